@@ -6,6 +6,7 @@ started, and nothing else. Every wait here is bounded in time.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -36,7 +37,7 @@ def celery_env(**extra: str) -> dict[str, str]:
 
 
 def start_beat(env: dict[str, str], name: str, log_dir: Path | None = None) -> subprocess.Popen[bytes]:
-    """`celery -A worker beat` (the database scheduler is the app's default); logs to `<log_dir>/<name>.log`."""
+    """`celery -A worker beat` (the database scheduler is the app's default), logging to `<name>.log`."""
     args = ["beat", "-l", "INFO", "-n", f"{name}@%h", "-s", str(_log_dir(log_dir) / f"{name}-schedule")]
     return _start(args, env, name, log_dir)
 
@@ -98,7 +99,7 @@ def wait_until(predicate: Callable[[], object], timeout_s: float, interval_s: fl
 
 
 def stop(proc: subprocess.Popen[bytes], timeout_s: float = 10.0) -> int | None:
-    """SIGTERM (warm shutdown) the process and its children, SIGKILL after `timeout_s`; returns the exit code."""
+    """SIGTERM (warm shutdown) the process and its children, SIGKILL after `timeout_s`; the exit code."""
     if proc.poll() is None:
         _signal_group(proc, signal.SIGTERM)
         try:
@@ -130,7 +131,5 @@ def _signal_group(proc: subprocess.Popen[bytes], sig: int) -> None:
             return
     except ProcessLookupError:
         pass
-    try:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(proc.pid, sig)
-    except (ProcessLookupError, PermissionError):
-        pass
