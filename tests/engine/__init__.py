@@ -1,0 +1,1 @@
+"""Engine tests: beat, the run task, the integration client, against real Redis, databases and processes."""

@@ -1,0 +1,43 @@
+"""The Celery app: Redis broker and backend, JSON only, late acks, events on for Flower.
+
+Beat's default scheduler is the database-backed one (worker.beat.DatabaseScheduler), so a plain
+`celery -A worker beat` uses it.
+"""
+
+from __future__ import annotations
+
+from celery import Celery
+
+from models import keys
+from models.settings import Settings, get_settings
+
+
+def make_app(settings: Settings | None = None) -> Celery:
+    """Build the app from the settings; the one place Celery is configured."""
+    s = settings or get_settings()
+    app = Celery("automation_worker", broker=s.redis_url, backend=s.redis_url, include=["tasks.run"])
+    app.conf.update(
+        task_serializer="json",
+        result_serializer="json",
+        accept_content=["json"],
+        result_accept_content=["json"],
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        worker_prefetch_multiplier=1,
+        task_send_sent_event=True,
+        worker_send_task_events=True,
+        task_track_started=True,
+        task_default_queue=keys.RUN_QUEUE,
+        result_expires=7 * 24 * 3600,
+        broker_transport_options={"visibility_timeout": s.visibility_timeout_s},
+        result_backend_transport_options={"visibility_timeout": s.visibility_timeout_s},
+        broker_connection_retry_on_startup=True,
+        beat_scheduler="worker.beat:DatabaseScheduler",
+        beat_max_loop_interval=s.beat_tick_s,
+        timezone="UTC",
+        enable_utc=True,
+    )
+    return app
+
+
+app = make_app()
