@@ -38,27 +38,30 @@ def celery_env(**extra: str) -> dict[str, str]:
 
 def start_beat(env: dict[str, str], name: str, log_dir: Path | None = None) -> subprocess.Popen[bytes]:
     """`celery -A worker beat` (the database scheduler is the app's default), logging to `<name>.log`."""
-    args = ["beat", "-l", "INFO", "-n", f"{name}@%h", "-s", str(_log_dir(log_dir) / f"{name}-schedule")]
+    schedule_file = str(_log_dir(log_dir) / f"{name}-schedule")
+    args = ["-A", "worker", "beat", "-l", "INFO", "-n", f"{name}@%h", "-s", schedule_file]
     return _start(args, env, name, log_dir)
 
 
 def start_worker(
-    env: dict[str, str], name: str, concurrency: int = 2, log_dir: Path | None = None, pool: str = "prefork"
+    env: dict[str, str], name: str, concurrency: int = 2, log_dir: Path | None = None, pool: str = "prefork",
+    app: str = "worker",
 ) -> subprocess.Popen[bytes]:
-    """`celery -A worker worker` on the run queue, no gossip/mingle so it is ready in about a second."""
+    """`celery -A <app> worker` on the run queue, no gossip/mingle so it is ready in about a second."""
     args = [
-        "worker", "-l", "INFO", "-n", f"{name}@%h", "-Q", "automations", "-c", str(concurrency), "-P", pool,
+        "-A", app, "worker", "-l", "INFO", "-n", f"{name}@%h", "-Q", "automations",
+        "-c", str(concurrency), "-P", pool,
         "--without-gossip", "--without-mingle", "-E",
     ]
     return _start(args, env, name, log_dir)
 
 
 def _start(args: list[str], env: dict[str, str], name: str, log_dir: Path | None) -> subprocess.Popen[bytes]:
-    """Spawn `python -m celery -A worker <args>` in its own session, output into its log file."""
+    """Spawn `python -m celery <args>` in its own session, output into its log file."""
     path = _log_dir(log_dir) / f"{name}.log"
     with open(path, "ab") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "worker", *args],
+            [sys.executable, "-m", "celery", *args],
             cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
         )
     _LOGS[proc.pid] = path
