@@ -1,0 +1,23 @@
+"""Every Redis key and queue name the product uses, in one place."""
+
+PREFIX = "aw:"
+
+#: Celery queue the run tasks go to.
+RUN_QUEUE = "automations"
+
+#: Incremented by the API after any change that can move a next_run_at; beat re-reads the earliest due time
+#: when it changes, so a tick with nothing due touches no database.
+SCHEDULE_GENERATION = PREFIX + "schedule:generation"
+
+#: The beat leader lock (value: the holder's id; short TTL, extended by the leader).
+BEAT_LEADER_LOCK = PREFIX + "beat:leader"
+
+
+def run_lock(automation_uuid: str) -> str:
+    """Held while a run of the automation is going: a second run of it is skipped."""
+    return f"{PREFIX}run-lock:{automation_uuid}"
+
+
+def refresh_lock(connection_uuid: str) -> str:
+    """Held while one worker refreshes a connection's OAuth tokens."""
+    return f"{PREFIX}refresh-lock:{connection_uuid}"

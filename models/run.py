@@ -1,0 +1,52 @@
+"""Run: one execution of an automation for one slot; (automation, scheduled_for) is unique."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import JSON, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from models.base import Base, IdentityMixin
+
+if TYPE_CHECKING:
+    from models.automation import Automation
+
+TRIGGERS = ("schedule", "manual", "chain", "catch_up")
+STATUSES = ("queued", "running", "succeeded", "failed", "skipped", "below_threshold", "missed")
+FINISHED = frozenset({"succeeded", "failed", "skipped", "below_threshold", "missed"})
+
+
+class Run(IdentityMixin, Base):
+    """A run's identity is (automation, intended slot): a second delivery finds this row and stops."""
+
+    __tablename__ = "runs"
+    __table_args__ = (UniqueConstraint("automation_id", "scheduled_for"),)
+
+    automation_id: Mapped[int] = mapped_column(ForeignKey("automations.id", ondelete="CASCADE"))
+    scheduled_for: Mapped[datetime] = mapped_column()
+    trigger: Mapped[str] = mapped_column(String(16), default="schedule")
+    status: Mapped[str] = mapped_column(String(24), default="queued", index=True)
+    reason: Mapped[str | None] = mapped_column(Text)
+    records_fetched: Mapped[int] = mapped_column(Integer, default=0)
+    records_matched: Mapped[int] = mapped_column(Integer, default=0)
+    records_sent: Mapped[int] = mapped_column(Integer, default=0)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    started_at: Mapped[datetime | None] = mapped_column()
+    finished_at: Mapped[datetime | None] = mapped_column()
+    duration_ms: Mapped[int | None] = mapped_column(Integer)
+    error: Mapped[str | None] = mapped_column(Text)
+    chain_depth: Mapped[int] = mapped_column(Integer, default=0)
+    parent_run_uuid: Mapped[str | None] = mapped_column(String(36))
+    # Fixed when the records are first selected, so a redelivered run resends the same batches
+    # (tasks.selection.Plan.to_dict()); batches_sent: how many of them the partner acknowledged.
+    plan: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    batches_sent: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+
+    automation: Mapped[Automation] = relationship(back_populates="runs")
+
+    @property
+    def finished(self) -> bool:
+        """Whether the run reached a final status (a redelivery then does nothing)."""
+        return self.status in FINISHED

@@ -1,0 +1,51 @@
+"""The one settings object, read once from the environment (no other module calls os.getenv)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Every tunable of the product, with its default; see the README's configuration table."""
+
+    model_config = SettingsConfigDict(env_prefix="", case_sensitive=False, extra="ignore")
+
+    database_url: str = "sqlite:///./var/automation-worker.db"
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    api_token: str = ""
+    api_client_id: str = ""
+    api_client_secret: str = ""
+    secret_key: str = "dev-insecure-secret-key-change-me"
+    default_timezone: str = "UTC"
+    api_port: int = 8000
+    flower_port: int = 5555
+    log_format: str = "text"
+    log_level: str = "INFO"
+
+    # beat
+    beat_tick_s: float = Field(1.0, gt=0, le=1.0)
+    beat_batch_size: int = Field(500, ge=1)
+    beat_lock_ttl_s: float = Field(5.0, gt=0)
+    catch_up_grace_s: int = Field(3600, ge=0)
+
+    # runs
+    run_lock_ttl_s: int = Field(3600, ge=1)
+    invoke_batch_size: int = Field(100, ge=1)
+    fetch_page_size: int = Field(200, ge=1)
+    retry_attempts: int = Field(5, ge=1)
+    retry_base_s: float = Field(2.0, ge=0)
+    retry_cap_s: float = Field(60.0, ge=0)
+    http_connect_timeout_s: float = Field(5.0, gt=0)
+    http_read_timeout_s: float = Field(30.0, gt=0)
+    max_chain_depth: int = Field(10, ge=0)
+    visibility_timeout_s: int = Field(7200, ge=60)
+    sandbox_url: str = "http://127.0.0.1:8000/sandbox"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process's settings, read from the environment on first use."""
+    return Settings()

@@ -1,0 +1,1 @@
+"""The Celery tasks and what they call: the run, the integration-API client, run bookkeeping."""

