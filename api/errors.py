@@ -1,0 +1,85 @@
+"""The one place errors become HTTP: every 4xx (and the rare 5xx) is `{"errors": [{"field", "message"}]}`."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from sqlalchemy.exc import IntegrityError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from api.services.runs import EnqueueError
+from api.services.validation import pydantic_errors
+from models.errors import ConflictError, DefinitionError, FieldError, NotFoundError
+
+log = logging.getLogger(__name__)
+
+
+def error_response(status: int, errors: Iterable[FieldError], headers: dict[str, str] | None = None
+                   ) -> JSONResponse:
+    """The errors body with the given status."""
+    body = {"errors": [{"field": e.field, "message": e.message} for e in errors]}
+    return JSONResponse(status_code=status, content=body, headers=headers)
+
+
+def one_error(status: int, field: str, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    """An errors body with a single entry."""
+    return error_response(status, [FieldError(field, message)], headers)
+
+
+async def _definition(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, DefinitionError)
+    return error_response(422, exc.errors)
+
+
+async def _not_found(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, NotFoundError)
+    return one_error(404, exc.field, exc.message)
+
+
+async def _conflict(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, ConflictError)
+    return one_error(409, exc.field, exc.message)
+
+
+async def _integrity(request: Request, exc: Exception) -> JSONResponse:
+    log.warning("integrity error on %s %s: %s", request.method, request.url.path, type(exc).__name__)
+    return one_error(409, "body", "conflicts with stored data (a concurrent change?); retry")
+
+
+async def _enqueue(_: Request, exc: Exception) -> JSONResponse:
+    return one_error(503, "redis", str(exc))
+
+
+async def _validation(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    errors = list(exc.errors())
+    if any(e.get("type") == "json_invalid" for e in errors):
+        return one_error(422, "body", "is not valid JSON")
+    return error_response(422, pydantic_errors(errors, strip=("body", "query", "path", "header")))
+
+
+async def _http(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    field = "path" if exc.status_code in (404, 405) else "request"
+    return one_error(exc.status_code, field, str(exc.detail), dict(exc.headers or {}))
+
+
+async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+    log.exception("unhandled error on %s %s", request.method, request.url.path)
+    return one_error(500, "server", "internal error; it has been logged")
+
+
+def install(app: FastAPI) -> None:
+    """Register every handler on the app."""
+    app.add_exception_handler(DefinitionError, _definition)
+    app.add_exception_handler(NotFoundError, _not_found)
+    app.add_exception_handler(ConflictError, _conflict)
+    app.add_exception_handler(IntegrityError, _integrity)
+    app.add_exception_handler(EnqueueError, _enqueue)
+    app.add_exception_handler(RequestValidationError, _validation)
+    app.add_exception_handler(StarletteHTTPException, _http)
+    app.add_exception_handler(Exception, _unexpected)

@@ -1,0 +1,1 @@
+"""Pydantic schemas of the API: one Create, Update and Public shape per resource."""
