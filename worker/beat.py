@@ -19,6 +19,8 @@ from typing import Any
 import redis
 from celery import Celery
 from celery.beat import Scheduler
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -134,10 +136,10 @@ class Beat:
 
 
 def make_beat(app: Celery, settings: Settings | None = None, publish_mode: str = "auto") -> Beat:
-    """A Beat on the process's database engine and a Redis client for the lock and the publish."""
+    """A Beat on the process engine and a Redis client for lock and publish (the next tick is the retry)."""
     s = settings or get_settings()
     client = redis.Redis.from_url(s.redis_url, socket_timeout=5, socket_connect_timeout=5,
-                                  health_check_interval=30)
+                                  health_check_interval=30, retry=Retry(NoBackoff(), 0))
     return Beat(get_engine(s.database_url), client, make_publisher(app, client, publish_mode), s)
 
 
