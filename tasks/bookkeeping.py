@@ -1,0 +1,175 @@
+"""The run's rows: recorded once per slot, claimed atomically, progress and outcome written back.
+
+Every function is one short transaction; a run never holds a database session while calling HTTP.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, joinedload
+
+from models.automation import Automation
+from models.base import new_uuid, utcnow
+from models.db import session_scope
+from models.run import FINISHED, Run
+from tasks.context import RunContext, build_context
+from tasks.selection import Watermark
+
+
+@dataclass(frozen=True)
+class RunState:
+    """The run row as the task needs it."""
+
+    id: int
+    uuid: str
+    scheduled_for: datetime
+    status: str
+    reason: str | None
+    attempts: int
+    chain_depth: int
+    parent_run_uuid: str | None
+    plan: dict[str, Any] | None
+    batches_sent: int
+    records_fetched: int
+    records_matched: int
+    records_sent: int
+    duration_ms: int | None
+    error: str | None
+
+    @classmethod
+    def of(cls, run: Run) -> RunState:
+        """Copy the row's values."""
+        return cls(run.id, run.uuid, run.scheduled_for, run.status, run.reason, run.attempts, run.chain_depth,
+                   run.parent_run_uuid, run.plan, run.batches_sent or 0, run.records_fetched,
+                   run.records_matched, run.records_sent, run.duration_ms, run.error)
+
+    @property
+    def finished(self) -> bool:
+        """Whether the run reached a final status."""
+        return self.status in FINISHED
+
+
+def load_automation(db: Session, automation_uuid: str) -> Automation | None:
+    """The automation with its connection and partner function, in one query."""
+    stmt = (select(Automation).where(Automation.uuid == automation_uuid)
+            .options(joinedload(Automation.connection), joinedload(Automation.partner_function)))
+    return db.scalars(stmt).first()
+
+
+def record_run(db: Session, automation_id: int, slot: datetime) -> Run:
+    """The slot's run row: inserted if absent (a duplicate delivery finds the existing one)."""
+    values = {"uuid": new_uuid(), "automation_id": automation_id, "scheduled_for": slot,
+              "trigger": "schedule", "status": "queued"}
+    dialect = db.get_bind().dialect.name
+    if dialect in ("postgresql", "sqlite"):
+        if dialect == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert
+        else:
+            from sqlalchemy.dialects.sqlite import insert
+        db.execute(insert(Run).values(**values)
+                   .on_conflict_do_nothing(index_elements=["automation_id", "scheduled_for"]))
+    else:
+        _insert_in_savepoint(db, values)
+    return db.scalars(select(Run).where(Run.automation_id == automation_id, Run.scheduled_for == slot)).one()
+
+
+def _insert_in_savepoint(db: Session, values: dict[str, Any]) -> None:
+    """Insert-if-absent on other dialects: a savepoint absorbs the unique violation."""
+    try:
+        with db.begin_nested():
+            db.add(Run(**values))
+    except IntegrityError:
+        pass
+
+
+@dataclass(frozen=True)
+class Start:
+    """What the start of a run found: the context (None if the automation is gone) and the run."""
+
+    context: RunContext | None
+    run: RunState | None
+    claimed: bool
+
+
+def start(automation_uuid: str, slot: datetime, claim: bool, skip_reason: str | None = None) -> Start:
+    """Record the run; then claim it (status running, attempts + 1), or skip it with a reason."""
+    with session_scope() as db:
+        auto = load_automation(db, automation_uuid)
+        if auto is None:
+            return Start(None, None, False)
+        ctx = build_context(auto)
+        run = record_run(db, auto.id, slot)
+        if run.status in FINISHED:
+            return Start(ctx, RunState.of(run), False)
+        reason = skip_reason or (ctx.skip_reason if claim else None)
+        if reason:
+            _finish_row(run, "skipped", reason)
+        elif claim:
+            run.status, run.attempts = "running", (run.attempts or 0) + 1
+            run.started_at = run.started_at or utcnow()
+        db.flush()
+        return Start(ctx, RunState.of(run), claim and not reason)
+
+
+def save_plan(run_id: int, plan: dict[str, Any]) -> None:
+    """Fix what the run sends before sending any of it, so a redelivery resends the same batches."""
+    with session_scope() as db:
+        db.execute(update(Run).where(Run.id == run_id).values(
+            plan=plan, records_fetched=plan["fetched"], records_matched=plan["matched"]))
+
+
+def batch_sent(run_id: int, batches_sent: int, records: int) -> None:
+    """The partner acknowledged one more batch."""
+    with session_scope() as db:
+        db.execute(update(Run).where(Run.id == run_id).values(
+            batches_sent=batches_sent, records_sent=Run.records_sent + records))
+
+
+def add_attempt(run_id: int) -> None:
+    """One more try of an integration call (a retry)."""
+    with session_scope() as db:
+        db.execute(update(Run).where(Run.id == run_id).values(attempts=Run.attempts + 1))
+
+
+def finish(run_id: int, status: str, reason: str | None = None, error: str | None = None,
+           watermark: tuple[int, Watermark] | None = None, sent_add: int = 0, **counts: int) -> RunState:
+    """Write the outcome (and, on success, the automation's new watermark) in one transaction."""
+    with session_scope() as db:
+        run = db.get(Run, run_id)
+        if run is None:
+            raise LookupError(f"run {run_id} vanished")
+        for name, value in counts.items():
+            setattr(run, name, value)
+        run.records_sent = (run.records_sent or 0) + sent_add
+        if run.status not in FINISHED:
+            _finish_row(run, status, reason, error)
+        if watermark is not None:
+            advance_watermark(db, *watermark)
+        db.flush()
+        return RunState.of(run)
+
+
+def _finish_row(run: Run, status: str, reason: str | None, error: str | None = None) -> None:
+    """Final status, reason, error and timings on the row."""
+    now = utcnow()
+    run.status, run.reason, run.error, run.finished_at = status, reason, error, now
+    started = run.started_at or now
+    run.started_at = started
+    run.duration_ms = int((now - started).total_seconds() * 1000)
+
+
+def advance_watermark(db: Session, automation_id: int, mark: Watermark) -> None:
+    """Move the watermark; updated_at is kept, as this is run state, not a definition change."""
+    db.execute(update(Automation).where(Automation.id == automation_id).values(
+        watermark_at=mark.at, watermark_ids=sorted(mark.ids), updated_at=Automation.updated_at))
+
+
+def set_reason(run_id: int, reason: str) -> None:
+    """Add a note to a finished run (what happened to its chain)."""
+    with session_scope() as db:
+        db.execute(update(Run).where(Run.id == run_id).values(reason=reason))

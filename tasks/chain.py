@@ -1,0 +1,77 @@
+"""`another_automation`: after a successful run, run the named automation of the same connection next.
+
+Cycle-safe: a chain never runs an automation twice and never grows beyond MAX_CHAIN_DEPTH; the chain is
+followed through the runs' parent_run_uuid.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+
+from sqlalchemy import func, or_, select
+from sqlalchemy.orm import Session
+
+from models.automation import Automation
+from models.base import utcnow
+from models.db import session_scope
+from models.run import Run
+from models.settings import get_settings
+from tasks.enqueue import enqueue_run
+
+log = logging.getLogger(__name__)
+
+
+def chain_next(run_id: int, connection_id: int, automation_id: int, name: str) -> str:
+    """Create and enqueue the chained run; returns the sentence recorded as the run's reason."""
+    with session_scope() as db:
+        reason, target_uuid, slot = _plan_chain(db, run_id, connection_id, automation_id, name)
+    if target_uuid is not None and slot is not None:
+        enqueue_run(target_uuid, slot)
+        log.info("run %s chained to automation %s for %s", run_id, target_uuid, slot.isoformat())
+    return reason
+
+
+def _plan_chain(db: Session, run_id: int, connection_id: int, automation_id: int,
+                name: str) -> tuple[str, str | None, datetime | None]:
+    """(reason, automation to enqueue, slot): the chained run row is created here, enqueued after commit."""
+    target = find_automation(db, connection_id, name)
+    if target is None:
+        return f"another_automation {name!r} matches no automation of this connection", None, None
+    run = db.get(Run, run_id)
+    if run is None:
+        return "chain not started: the run vanished", None, None
+    limit = get_settings().max_chain_depth
+    if run.chain_depth + 1 > limit:
+        return f"chain stopped: {name!r} would exceed the maximum chain depth of {limit}", None, None
+    if target.id in chain_automation_ids(db, run, limit):
+        return f"chain stopped: {name!r} already ran in this chain (cycle)", None, None
+    slot = utcnow()
+    db.add(Run(automation_id=target.id, scheduled_for=slot, trigger="chain", status="queued",
+               chain_depth=run.chain_depth + 1, parent_run_uuid=run.uuid))
+    return f"chained to automation {target.uuid} ({target.name})", target.uuid, slot
+
+
+def find_automation(db: Session, connection_id: int, name: str) -> Automation | None:
+    """The automation of the connection whose name or code is `name`, ignoring case."""
+    wanted = name.strip().lower()
+    stmt = (select(Automation).where(Automation.connection_id == connection_id,
+                                     or_(func.lower(Automation.name) == wanted,
+                                         func.lower(Automation.code) == wanted))
+            .order_by(Automation.id))
+    return db.scalars(stmt).first()
+
+
+def chain_automation_ids(db: Session, run: Run, limit: int) -> set[int]:
+    """The automations of every run in this run's chain, itself included (bounded walk up the parents)."""
+    ids = {run.automation_id}
+    parent = run.parent_run_uuid
+    for _ in range(limit + 1):
+        if parent is None:
+            break
+        row = db.execute(select(Run.automation_id, Run.parent_run_uuid).where(Run.uuid == parent)).first()
+        if row is None:
+            break
+        ids.add(row[0])
+        parent = row[1]
+    return ids

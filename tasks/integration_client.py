@@ -1,0 +1,183 @@
+"""The client of a connection's integration API: one requests.Session per connection, bearer auth,
+the default paths of the contract (overridable per connection through `supporting_fields`), HTTP
+failures mapped to transient / permanent errors, and one retry after a token refresh on a 401.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import quote
+
+import requests
+
+from models.connection import Connection
+from models.errors import PermanentIntegrationError, TransientIntegrationError
+from models.settings import get_settings
+from tasks.retry import parse_retry_after
+
+log = logging.getLogger(__name__)
+
+#: The contract's paths; a connection overrides any of them with the same key in `supporting_fields`.
+DEFAULT_PATHS: dict[str, str] = {
+    "objects_path": "/objects/{applies_to}",
+    "invoke_path": "/partner-functions/{partner_function_uuid}/invoke",
+    "token_path": "/oauth/token",
+}
+SANDBOX_PROVIDER = "SANDBOX"
+_MAX_SESSIONS = 256
+_sessions: OrderedDict[str, requests.Session] = OrderedDict()
+_sessions_lock = threading.Lock()
+
+
+def session_for(connection_uuid: str) -> requests.Session:
+    """The connection's keep-alive session, shared by the runs of this process (bounded LRU)."""
+    with _sessions_lock:
+        session = _sessions.pop(connection_uuid, None) or requests.Session()
+        _sessions[connection_uuid] = session
+        while len(_sessions) > _MAX_SESSIONS:
+            _sessions.popitem(last=False)[1].close()
+        return session
+
+
+def connection_paths(supporting_fields: str | None) -> dict[str, str]:
+    """The default paths with the connection's overrides (a JSON object string; unreadable → defaults)."""
+    paths = dict(DEFAULT_PATHS)
+    try:
+        extra = json.loads(supporting_fields) if supporting_fields else {}
+    except ValueError:
+        extra = {}
+    if isinstance(extra, dict):
+        paths.update({k: str(v) for k, v in extra.items() if k in DEFAULT_PATHS and v})
+    return paths
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """Where and how to reach one connection's integration API (no secrets in here)."""
+
+    connection_uuid: str
+    api_base: str
+    account_base: str
+    token_type: str
+    paths: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, conn: Connection) -> Endpoint:
+        """Read from the connection; a SANDBOX connection without api_domain uses SANDBOX_URL."""
+        api = (conn.api_domain or "").strip()
+        if not api and conn.provider == SANDBOX_PROVIDER:
+            api = get_settings().sandbox_url
+        if not api:
+            raise PermanentIntegrationError("the connection has no api_domain")
+        account = (conn.account_server or "").strip() or api
+        return cls(conn.uuid, api.rstrip("/"), account.rstrip("/"), conn.token_type or "Bearer",
+                   connection_paths(conn.supporting_fields))
+
+    def url(self, path_key: str, **params: str) -> str:
+        """The absolute URL of one of the contract's paths, parameters URL-quoted."""
+        path = self.paths[path_key].format(**{k: quote(v, safe="") for k, v in params.items()})
+        base = self.account_base if path_key == "token_path" else self.api_base
+        return base + (path if path.startswith("/") else "/" + path)
+
+
+def timeouts() -> tuple[float, float]:
+    """(connect, read) timeouts of every integration call."""
+    s = get_settings()
+    return s.http_connect_timeout_s, s.http_read_timeout_s
+
+
+def send(session: requests.Session, method: str, url: str, **kwargs: Any) -> requests.Response:
+    """One HTTP request; network failures become TransientIntegrationError (never with headers)."""
+    try:
+        return session.request(method, url, timeout=timeouts(), **kwargs)
+    except requests.Timeout as exc:
+        raise TransientIntegrationError(f"{method} {url}: timed out ({type(exc).__name__})") from exc
+    except requests.RequestException as exc:
+        raise TransientIntegrationError(f"{method} {url}: {type(exc).__name__}") from exc
+
+
+def raise_for_status(resp: requests.Response, what: str) -> None:
+    """5xx and 429 are transient (Retry-After kept), any other 4xx permanent."""
+    code = resp.status_code
+    if code < 400:
+        return
+    detail = _short_body(resp)
+    if code == 429 or code >= 500:
+        raise TransientIntegrationError(
+            f"{what}: HTTP {code}{detail}", retry_after_s=parse_retry_after(resp.headers.get("Retry-After"))
+        )
+    raise PermanentIntegrationError(f"{what}: HTTP {code}{detail}")
+
+
+def json_body(resp: requests.Response, what: str) -> Any:
+    """The response's JSON; an unreadable body is permanent (a retry returns the same)."""
+    if not resp.content:
+        return None
+    try:
+        return resp.json()
+    except ValueError as exc:
+        raise PermanentIntegrationError(f"{what}: the response is not JSON") from exc
+
+
+def _short_body(resp: requests.Response) -> str:
+    """The first characters of an error body, for the run's error text."""
+    text = (resp.text or "").strip().replace("\n", " ")
+    return f": {text[:200]}" if text else ""
+
+
+class IntegrationClient:
+    """Authenticated calls to one connection's integration API, for the length of one run."""
+
+    def __init__(
+        self, endpoint: Endpoint, access_token: str | None, token_type: str, can_refresh: bool
+    ) -> None:
+        self.endpoint = endpoint
+        self.session = session_for(endpoint.connection_uuid)
+        self._access_token = access_token
+        self._token_type = token_type
+        self._can_refresh = can_refresh
+
+    @classmethod
+    def for_connection(cls, conn: Connection) -> IntegrationClient:
+        """A client holding the connection's decrypted access token (in memory only)."""
+        key = get_settings().secret_key
+        endpoint = Endpoint.of(conn)
+        return cls(endpoint, conn.secret("access_token", key), endpoint.token_type,
+                   bool(conn.refresh_token_enc))
+
+    def get_json(self, path_key: str, what: str, params: dict[str, Any], **path: str) -> Any:
+        """GET one of the contract's paths and return its JSON body."""
+        resp = self._call("GET", self.endpoint.url(path_key, **path), what, params=params)
+        return json_body(resp, what)
+
+    def post_json(self, path_key: str, what: str, body: Any, headers: dict[str, str], **path: str) -> Any:
+        """POST a JSON body to one of the contract's paths and return its JSON body (if any)."""
+        resp = self._call("POST", self.endpoint.url(path_key, **path), what, json=body, headers=headers)
+        is_json = resp.headers.get("Content-Type", "").startswith("application/json")
+        return json_body(resp, what) if is_json else None
+
+    def _call(self, method: str, url: str, what: str, headers: dict[str, str] | None = None,
+              **kwargs: Any) -> requests.Response:
+        """Send with the bearer header; on a 401 refresh the tokens once (if possible) and resend."""
+        resp = send(self.session, method, url, headers=self._headers(headers), **kwargs)
+        if resp.status_code == 401 and self._can_refresh:
+            from tasks import tokens
+
+            log.info("%s: 401 from connection %s, refreshing its token", what, self.endpoint.connection_uuid)
+            fresh = tokens.refresh(self.endpoint, used_token=self._access_token)
+            self._access_token, self._token_type = fresh.access_token, fresh.token_type
+            resp = send(self.session, method, url, headers=self._headers(headers), **kwargs)
+        raise_for_status(resp, what)
+        return resp
+
+    def _headers(self, extra: dict[str, str] | None) -> dict[str, str]:
+        """Authorization `{token_type} {access_token}` plus the call's own headers."""
+        headers = dict(extra or {})
+        if self._access_token:
+            headers["Authorization"] = f"{self._token_type} {self._access_token}"
+        return headers

@@ -1,0 +1,137 @@
+"""The run task `automations.run(automation_uuid, scheduled_for)`: DESIGN.md "A run", steps 1-7.
+
+Exactly once per slot: the run row is unique per (automation, slot) and claimed while holding the
+automation's Redis run lock (value: the slot and a token). A second message for a slot whose run is
+going finds the lock held for the same slot and does nothing; a message redelivered after its worker
+died takes the lock over and resumes from the first batch not yet acknowledged.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from celery import Task
+
+from models import keys
+from models.errors import DefinitionError, IntegrationError
+from models.settings import get_settings
+from tasks import bookkeeping
+from tasks.bookkeeping import RunState, Start
+from tasks.execution import perform
+from tasks.locks import Lock
+from worker.celery_app import app
+
+log = logging.getLogger(__name__)
+ACQUIRED, BUSY, OTHER = "acquired", "busy", "other"
+
+
+@app.task(name="automations.run", bind=True)
+def run_automation(self: Task, automation_uuid: str, scheduled_for: str) -> dict[str, Any]:
+    """Run one slot of one automation; the result (shown in Flower) is the run's summary, no secrets."""
+    delivery = getattr(self.request, "delivery_info", None) or {}
+    return execute(automation_uuid, scheduled_for, redelivered=bool(delivery.get("redelivered")))
+
+
+def execute(automation_uuid: str, scheduled_for: str, redelivered: bool = False) -> dict[str, Any]:
+    """The run, with one log line at its start and one at its end."""
+    started = time.monotonic()
+    slot = parse_slot(scheduled_for)
+    log.info("run start: automation %s slot %s%s", automation_uuid, slot.isoformat(),
+             " (redelivered)" if redelivered else "")
+    summary = _execute(automation_uuid, slot, redelivered)
+    log.info("run end: automation %s slot %s run %s status %s fetched %s matched %s sent %s attempts %s "
+             "in %d ms%s", automation_uuid, slot.isoformat(), summary.get("run_uuid"), summary["status"],
+             summary.get("records_fetched"), summary.get("records_matched"), summary.get("records_sent"),
+             summary.get("attempts"), (time.monotonic() - started) * 1000,
+             f" ({summary['reason']})" if summary.get("reason") else "")
+    return summary
+
+
+def parse_slot(value: str) -> datetime:
+    """The slot argument (ISO 8601) as aware UTC."""
+    slot = datetime.fromisoformat(value)
+    return slot.replace(tzinfo=UTC) if slot.tzinfo is None else slot.astimezone(UTC)
+
+
+def _execute(automation_uuid: str, slot: datetime, redelivered: bool) -> dict[str, Any]:
+    """Take the automation's run lock, then run; without it, record why nothing ran."""
+    lock = Lock(keys.run_lock(automation_uuid), get_settings().run_lock_ttl_s)
+    token = f"{slot.isoformat()}|{uuid.uuid4().hex}"
+    outcome = _acquire(lock, token, slot, redelivered)
+    if outcome == ACQUIRED:
+        try:
+            return _run_holding_lock(automation_uuid, slot, lock, token)
+        finally:
+            lock.release(token)
+    if outcome == BUSY:
+        start = bookkeeping.start(automation_uuid, slot, claim=False)
+        return summarize(automation_uuid, slot, start, note="this run is in progress on another worker")
+    start = bookkeeping.start(automation_uuid, slot, claim=False,
+                             skip_reason="another run of this automation is still going")
+    return summarize(automation_uuid, slot, start)
+
+
+def _acquire(lock: Lock, token: str, slot: datetime, redelivered: bool) -> str:
+    """ACQUIRED; BUSY when this slot's run holds it (taken over instead if this is a redelivery); OTHER."""
+    for _ in range(3):
+        if lock.acquire(token):
+            return ACQUIRED
+        holder = lock.holder()
+        if holder is None:
+            continue  # released between our two calls: try again
+        if holder.split("|", 1)[0] != slot.isoformat():
+            return OTHER
+        if redelivered and lock.steal(holder, token):
+            log.warning("run lock %s taken over from a dead delivery of slot %s", lock.key, slot.isoformat())
+            return ACQUIRED
+        return BUSY
+    return OTHER
+
+
+def _run_holding_lock(automation_uuid: str, slot: datetime, lock: Lock, token: str) -> dict[str, Any]:
+    """Record and claim the run, then fetch, match and invoke; any failure is recorded on the run."""
+    start = bookkeeping.start(automation_uuid, slot, claim=True)
+    if not start.claimed or start.context is None or start.run is None:
+        return summarize(automation_uuid, slot, start)
+    run = start.run
+    try:
+        state = perform(start.context, run, lambda: lock.extend(token))
+    except (IntegrationError, DefinitionError) as exc:
+        state = bookkeeping.finish(run.id, "failed", reason=failure_reason(exc), error=str(exc))
+    except Exception as exc:
+        log.exception("run %s of automation %s failed unexpectedly", run.uuid, automation_uuid)
+        bookkeeping.finish(run.id, "failed", reason="internal error", error=f"{type(exc).__name__}: {exc}")
+        raise
+    return summarize(automation_uuid, slot, Start(start.context, state, True))
+
+
+def failure_reason(exc: Exception) -> str:
+    """The run's reason for a failure, one clear sentence (the details go to `error`)."""
+    from models.errors import PermanentIntegrationError, ReconnectRequiredError
+
+    if isinstance(exc, ReconnectRequiredError):
+        return "connection needs reconnection: the refresh token was refused (invalid_grant)"
+    if isinstance(exc, PermanentIntegrationError):
+        return "the integration API refused the request"
+    if isinstance(exc, DefinitionError):
+        return "the stored definition is invalid"
+    return f"the integration API kept failing after {get_settings().retry_attempts} tries"
+
+
+def summarize(automation_uuid: str, slot: datetime, start: Start, note: str | None = None) -> dict[str, Any]:
+    """The task's result: the run's status, counts and reason (never a credential)."""
+    out: dict[str, Any] = {"automation_uuid": automation_uuid, "scheduled_for": slot.isoformat()}
+    if start.context is None:
+        return {**out, "run_uuid": None, "status": "deleted", "reason": "the automation no longer exists"}
+    run: RunState | None = start.run
+    assert run is not None
+    out.update(run_uuid=run.uuid, status=run.status, reason=run.reason, records_fetched=run.records_fetched,
+               records_matched=run.records_matched, records_sent=run.records_sent, attempts=run.attempts,
+               duration_ms=run.duration_ms, error=run.error)
+    if note:
+        out["note"] = note
+    return out

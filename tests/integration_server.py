@@ -1,0 +1,236 @@
+"""A real HTTP integration API on loopback for the tests: records you control, invocations recorded.
+
+Implements the contract of DESIGN.md (objects with cursor pagination, partner-function invoke with
+Idempotency-Key, /oauth/token refresh), with knobs to fail the next calls in the ways that matter.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+
+@dataclass
+class Failure:
+    """One planned failure: an HTTP status (with Retry-After), a stall longer than the timeout, bad JSON."""
+
+    kind: str  # "status" | "timeout" | "malformed"
+    status: int = 500
+    retry_after: str | None = None
+    stall_s: float = 2.0
+
+
+@dataclass
+class Invocation:
+    """One invoke request as received."""
+
+    key: str | None
+    body: dict[str, Any]
+    authorization: str | None
+    at: float
+
+
+@dataclass
+class ServerState:
+    """Everything a test sets or reads; guarded by `lock`."""
+
+    records: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    invocations: list[Invocation] = field(default_factory=list)
+    applied: dict[str, Invocation] = field(default_factory=dict)  # first invocation per Idempotency-Key
+    fetches: list[dict[str, list[str]]] = field(default_factory=list)
+    failures: dict[str, list[Failure]] = field(default_factory=dict)  # "objects" | "invoke" | "token"
+    access_tokens: set[str] | None = None  # None: any token accepted
+    refresh_token: str | None = None
+    refreshes: int = 0
+    invoke_delay_s: float = 0.0
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+class IntegrationServer:
+    """The server and its knobs; `url` is its base (the connection's api_domain and account_server)."""
+
+    def __init__(self) -> None:
+        self.state = ServerState()
+        handler = type("BoundHandler", (_Handler,), {"state": self.state})
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.httpd.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        self._thread = threading.Thread(target=self.httpd.serve_forever, name="integration-api", daemon=True)
+
+    def start(self) -> IntegrationServer:
+        """Serve in a background thread."""
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop serving and close the socket."""
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+    def set_records(self, applies_to: str, records: list[dict[str, Any]]) -> None:
+        """What GET /objects/{applies_to} returns from now on."""
+        with self.state.lock:
+            self.state.records[applies_to] = [dict(r) for r in records]
+
+    def fail_next(self, endpoint: str, count: int = 1, **failure: Any) -> None:
+        """Make the next `count` calls of an endpoint ("objects", "invoke", "token") fail."""
+        with self.state.lock:
+            self.state.failures.setdefault(endpoint, []).extend(Failure(**failure) for _ in range(count))
+
+    def require_tokens(self, access: set[str] | None, refresh: str | None = None) -> None:
+        """Accept only these access tokens (401 otherwise) and this refresh token at /oauth/token."""
+        with self.state.lock:
+            self.state.access_tokens, self.state.refresh_token = access, refresh
+
+    def sent_records(self) -> list[dict[str, Any]]:
+        """Every record applied by the partner (one invocation per Idempotency-Key), in order."""
+        with self.state.lock:
+            return [rec for inv in self.state.applied.values() for rec in inv.body.get("records", [])]
+
+    def invocations(self) -> list[Invocation]:
+        """Every invoke request received, retries included."""
+        with self.state.lock:
+            return list(self.state.invocations)
+
+
+@contextmanager
+def integration_server() -> Iterator[IntegrationServer]:
+    """A started server, stopped afterwards."""
+    server = IntegrationServer().start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+class _Handler(BaseHTTPRequestHandler):
+    """Routes: GET /objects/<name>, POST /partner-functions/<uuid>/invoke, POST /oauth/token."""
+
+    state: ServerState
+    protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # else every keep-alive request stalls ~40 ms (delayed ACK)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Quiet: tests assert on state, not on access logs."""
+
+    def do_GET(self) -> None:
+        parts = urlsplit(self.path)
+        if not parts.path.startswith("/objects/"):
+            return self._reply(404, {"error": "not found"})
+        if self._planned_failure("objects") or not self._authorized():
+            return None
+        query = parse_qs(parts.query)
+        with self.state.lock:
+            self.state.fetches.append(query)
+            records = list(self.state.records.get(parts.path.split("/")[2], []))
+        return self._reply(200, _page(records, query))
+
+    def do_POST(self) -> None:
+        path = urlsplit(self.path).path
+        body = self._body()
+        if path == "/oauth/token":
+            return self._token(body)
+        if not (path.startswith("/partner-functions/") and path.endswith("/invoke")):
+            return self._reply(404, {"error": "not found"})
+        if self._planned_failure("invoke") or not self._authorized():
+            return None
+        return self._invoke(json.loads(body or b"{}"))
+
+    def _invoke(self, payload: dict[str, Any]) -> None:
+        """Record the invocation; the first per Idempotency-Key is the one applied."""
+        if self.state.invoke_delay_s:
+            time.sleep(self.state.invoke_delay_s)
+        inv = Invocation(self.headers.get("Idempotency-Key"), payload, self.headers.get("Authorization"),
+                         time.time())
+        with self.state.lock:
+            self.state.invocations.append(inv)
+            duplicate = inv.key in self.state.applied
+            if not duplicate:
+                self.state.applied[inv.key or f"none-{len(self.state.invocations)}"] = inv
+        self._reply(200, {"status": "duplicate" if duplicate else "accepted"})
+
+    def _token(self, raw: bytes) -> None:
+        """grant_type=refresh_token: rotate both tokens, or 400 invalid_grant."""
+        if self._planned_failure("token"):
+            return
+        form = {k: v[0] for k, v in parse_qs(raw.decode()).items()}
+        with self.state.lock:
+            self.state.refreshes += 1
+            n = self.state.refreshes
+            valid = form.get("refresh_token") == self.state.refresh_token
+            if form.get("grant_type") != "refresh_token" or not valid:
+                return self._reply(400, {"error": "invalid_grant"})
+            access, refresh = f"access-{n}", f"refresh-{n}"
+            self.state.access_tokens = {access}
+            self.state.refresh_token = refresh
+        self._reply(200, {"access_token": access, "refresh_token": refresh, "token_type": "Bearer",
+                          "expires_in": 1800})
+
+    def _authorized(self) -> bool:
+        """Bearer check against the accepted tokens; a 401 is sent when it fails."""
+        with self.state.lock:
+            allowed = self.state.access_tokens
+        header = self.headers.get("Authorization") or ""
+        if allowed is None or (header.startswith("Bearer ") and header[7:] in allowed):
+            return True
+        self._reply(401, {"error": "invalid_token"})
+        return False
+
+    def _planned_failure(self, endpoint: str) -> bool:
+        """Serve the next planned failure of this endpoint, if any."""
+        with self.state.lock:
+            queue = self.state.failures.get(endpoint) or []
+            failure = queue.pop(0) if queue else None
+        if failure is None:
+            return False
+        if failure.kind == "timeout":
+            time.sleep(failure.stall_s)
+            self._reply(504, {"error": "too late"})
+        elif failure.kind == "malformed":
+            self._raw(200, b"{not json", "application/json")
+        else:
+            headers = {"Retry-After": failure.retry_after} if failure.retry_after else {}
+            self._reply(failure.status, {"error": f"planned {failure.status}"}, headers)
+        return True
+
+    def _body(self) -> bytes:
+        length = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(length) if length else b""
+
+    def _reply(self, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
+        self._raw(status, json.dumps(body).encode(), "application/json", headers)
+
+    def _raw(self, status: int, data: bytes, ctype: str, headers: dict[str, str] | None = None) -> None:
+        try:
+            self.send_response(status)
+            self.send_header("Content-Type", ctype)
+            self.send_header("Content-Length", str(len(data)))
+            for name, value in (headers or {}).items():
+                self.send_header(name, value)
+            self.end_headers()
+            self.wfile.write(data)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the client gave up (timeout test)
+
+
+def _page(records: list[dict[str, Any]], query: dict[str, list[str]]) -> dict[str, Any]:
+    """Filter by updated_since (inclusive), then one page from the cursor (an offset)."""
+    since = query.get("updated_since", [None])[0]
+    if since:
+        from datetime import datetime
+
+        floor = datetime.fromisoformat(since)
+        records = [r for r in records if datetime.fromisoformat(r["updated_at"]) >= floor]
+    records.sort(key=lambda r: (r["updated_at"], str(r["id"])))
+    offset = int(query.get("cursor", ["0"])[0])
+    limit = int(query.get("limit", ["100"])[0])
+    page = records[offset:offset + limit]
+    nxt = str(offset + limit) if offset + limit < len(records) else None
+    return {"records": page, "next_cursor": nxt}
