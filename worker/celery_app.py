@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from celery import Celery
 
+import models.tables  # noqa: F401  (every mapper registered before a task or beat touches the ORM)
 from models import keys
 from models.settings import Settings, get_settings
 
