@@ -25,6 +25,7 @@ class Failure:
     status: int = 500
     retry_after: str | None = None
     stall_s: float = 2.0
+    skip: int = 0  # let this many calls through first
 
 
 @dataclass
@@ -79,10 +80,11 @@ class IntegrationServer:
         with self.state.lock:
             self.state.records[applies_to] = [dict(r) for r in records]
 
-    def fail_next(self, endpoint: str, count: int = 1, **failure: Any) -> None:
-        """Make the next `count` calls of an endpoint ("objects", "invoke", "token") fail."""
+    def fail_next(self, endpoint: str, count: int = 1, skip: int = 0, **failure: Any) -> None:
+        """Make `count` calls of an endpoint ("objects", "invoke", "token") fail, after `skip` succeed."""
         with self.state.lock:
-            self.state.failures.setdefault(endpoint, []).extend(Failure(**failure) for _ in range(count))
+            self.state.failures.setdefault(endpoint, []).extend(
+                Failure(**failure, skip=skip if i == 0 else 0) for i in range(count))
 
     def require_tokens(self, access: set[str] | None, refresh: str | None = None) -> None:
         """Accept only these access tokens (401 otherwise) and this refresh token at /oauth/token."""
@@ -187,7 +189,12 @@ class _Handler(BaseHTTPRequestHandler):
         """Serve the next planned failure of this endpoint, if any."""
         with self.state.lock:
             queue = self.state.failures.get(endpoint) or []
-            failure = queue.pop(0) if queue else None
+            failure = queue[0] if queue else None
+            if failure is not None and failure.skip > 0:
+                failure.skip -= 1
+                failure = None
+            elif failure is not None:
+                queue.pop(0)
         if failure is None:
             return False
         if failure.kind == "timeout":

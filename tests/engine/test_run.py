@@ -44,3 +44,101 @@ def test_partner_receives_exactly_the_matching_records(db: Session, server: Inte
     assert body["automation"]["uuid"] == auto.uuid and body["do_not_over_write_latest_data"] is False
     assert "access_token" not in str(body) and "secret" not in str(body)
     assert fresh(db, auto).watermark_at == T0 + timedelta(minutes=5)
+
+
+def test_second_run_sends_only_newer_records_and_the_watermark_is_inclusive(
+        db: Session, server: IntegrationServer, fast: None, rclient: redis.Redis) -> None:
+    server.set_records("supplier", [record("a", 1), record("b", 2)])
+    auto = definitions(db, server)
+    assert execute(auto.uuid, slot(1).isoformat())["status"] == "succeeded"
+    assert fresh(db, auto).watermark_ids == ["b"]
+    # "c" shares b's instant (not processed yet), "d" is newer, "a" was updated: all three go; "b" does not.
+    server.set_records("supplier", [record("a", 1, 7), record("b", 2), record("c", 2), record("d", 6)])
+    summary = execute(auto.uuid, slot(2).isoformat())
+    assert summary["status"] == "succeeded" and summary["records_sent"] == 3
+    assert [r["id"] for r in server.sent_records()] == ["a", "b", "c", "d", "a"]
+    assert server.state.fetches[-1]["updated_since"] == [(T0 + timedelta(minutes=2)).isoformat()]
+    assert fresh(db, auto).watermark_at == T0 + timedelta(minutes=7)
+
+
+def test_within_a_run_only_the_newest_version_of_a_record_is_sent(
+        db: Session, server: IntegrationServer, fast: None, rclient: redis.Redis) -> None:
+    server.set_records("supplier", [record("a", 1, 1, v=1), record("a", 1, 3, v=3), record("a", 1, 2, v=2)])
+    auto = definitions(db, server)
+    execute(auto.uuid, slot().isoformat())
+    assert [r["v"] for r in server.sent_records()] == [3]
+
+
+def test_applies_to_function_new_and_update(db: Session, server: IntegrationServer, fast: None,
+                                            rclient: redis.Redis) -> None:
+    server.set_records("supplier", [record("old", -60, 5), record("new", 3)])
+    new = definitions(db, server, applies_to_function="new", watermark_at=T0)
+    update = definitions(db, server, connection=new.connection, pf=new.partner_function,
+                         applies_to_function="update", watermark_at=T0)
+    execute(new.uuid, slot().isoformat())
+    assert [r["id"] for r in server.sent_records()] == ["new"]
+    execute(update.uuid, slot().isoformat())
+    assert [r["id"] for r in server.sent_records()] == ["new", "old"]
+
+
+def test_without_since_last_look_up_every_record_is_looked_at(
+        db: Session, server: IntegrationServer, fast: None, rclient: redis.Redis) -> None:
+    server.set_records("supplier", [record("a", -600), record("b", 1)])
+    auto = definitions(db, server, since_last_look_up=False, watermark_at=T0)
+    execute(auto.uuid, slot(1).isoformat())
+    execute(auto.uuid, slot(2).isoformat())
+    assert [r["id"] for r in server.sent_records()] == ["a", "b", "a", "b"]
+    assert all("updated_since" not in f for f in server.state.fetches)
+
+
+def test_retries_reuse_the_idempotency_key_and_count_attempts(
+        db: Session, server: IntegrationServer, fast: None, rclient: redis.Redis) -> None:
+    server.set_records("supplier", [record("a", 1)])
+    server.fail_next("invoke", 1, kind="status", status=500)
+    server.fail_next("invoke", 1, kind="status", status=429, retry_after="0")
+    server.fail_next("objects", 1, kind="timeout", stall_s=1.0)
+    auto = definitions(db, server)
+    summary = execute(auto.uuid, slot().isoformat())
+    assert summary["status"] == "succeeded" and summary["attempts"] == 4  # 1 + 3 retries
+    run = run_of(db, auto)
+    # The failed tries never reached _invoke's log; the one that did carries the batch's key.
+    assert [inv.key for inv in server.invocations()] == [f"{run.uuid}:0"]
+
+
+def test_a_failed_run_keeps_the_watermark_and_the_next_run_sends_the_same_records(
+        db: Session, server: IntegrationServer, fast: None, rclient: redis.Redis) -> None:
+    server.set_records("supplier", [record("a", 1), record("b", 2)])
+    auto = definitions(db, server)
+    before = fresh(db, auto).watermark_at
+    server.fail_next("invoke", 4, kind="status", status=502)
+    summary = execute(auto.uuid, slot(1).isoformat())
+    assert summary["status"] == "failed" and summary["attempts"] == 4
+    assert "kept failing after 4 tries" in summary["reason"] and "HTTP 502" in summary["error"]
+    assert fresh(db, auto).watermark_at == before and server.sent_records() == []
+    assert execute(auto.uuid, slot(2).isoformat())["status"] == "succeeded"
+    assert [r["id"] for r in server.sent_records()] == ["a", "b"]
+
+
+def test_other_4xx_and_malformed_bodies_fail_without_retry(
+        db: Session, server: IntegrationServer, fast: None, rclient: redis.Redis) -> None:
+    server.set_records("supplier", [record("a", 1)])
+    auto = definitions(db, server)
+    server.fail_next("invoke", 1, kind="status", status=422)
+    summary = execute(auto.uuid, slot(1).isoformat())
+    assert summary["status"] == "failed" and summary["attempts"] == 1
+    assert summary["reason"] == "the integration API refused the request" and "HTTP 422" in summary["error"]
+    server.fail_next("objects", 1, kind="malformed")
+    summary = execute(auto.uuid, slot(2).isoformat())
+    assert summary["status"] == "failed" and "not JSON" in summary["error"]
+
+
+def test_a_page_failing_midway_fails_the_run_and_loses_nothing(
+        db: Session, server: IntegrationServer, fast: None, rclient: redis.Redis) -> None:
+    server.set_records("supplier", [record(f"r{i}", i) for i in range(7)])  # 3 pages of 3
+    auto = definitions(db, server)
+    server.fail_next("objects", 4, kind="status", status=500, skip=1)  # page 2 fails every try
+    summary = execute(auto.uuid, slot(1).isoformat())
+    assert summary["status"] == "failed" and "page 1" in summary["error"]
+    assert server.sent_records() == [] and fresh(db, auto).watermark_at == T0 - timedelta(days=1)
+    assert execute(auto.uuid, slot(2).isoformat())["status"] == "succeeded"
+    assert [r["id"] for r in server.sent_records()] == [f"r{i}" for i in range(7)]
