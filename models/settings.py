@@ -41,7 +41,7 @@ class Settings(BaseSettings):
     http_connect_timeout_s: float = Field(5.0, gt=0)
     http_read_timeout_s: float = Field(30.0, gt=0)
     max_chain_depth: int = Field(10, ge=0)
-    visibility_timeout_s: int = Field(7200, ge=60)
+    visibility_timeout_s: int = Field(7200, ge=1)
     sandbox_url: str = "http://127.0.0.1:8000/sandbox"
 
 
