@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import copy
+import os
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
@@ -12,6 +14,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from api.main import app
+from models.settings import get_settings
 from models.tables import Base
 from tests.api import payloads
 from tests.conftest import TEST_API_TOKEN
@@ -73,3 +76,20 @@ def setup(client: TestClient) -> dict[str, Any]:
     automation = create_automation(client, connection["uuid"], pf["uuid"])
     return {"connection": connection, "pf": pf, "automation": automation,
             "base": f"/api/v3/integration/{connection['uuid']}"}
+
+
+@contextmanager
+def environment(**values: str) -> Iterator[None]:
+    """Run with some settings changed, then put everything back."""
+    saved = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    get_settings.cache_clear()
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        get_settings.cache_clear()

@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 import pytest
 from fastapi.routing import APIRoute
@@ -15,30 +12,12 @@ from sqlalchemy.orm import Session
 from api.auth import TOKEN_PATH
 from api.main import app
 from api.routes import automations, connections, operations, partner_functions
-from models.settings import get_settings
 from tests.api import payloads
-from tests.api.conftest import create_connection, row_counts
+from tests.api.conftest import create_connection, environment, row_counts
 from tests.conftest import TEST_API_TOKEN
 
 UNKNOWN = "6d9f0b9e-7a43-4a4a-9d4e-9f3c2c1d0e11"
 UNAUTHORIZED = {"errors": [{"field": "authorization", "message": "missing or invalid bearer token"}]}
-
-
-@contextmanager
-def environment(**values: str) -> Iterator[None]:
-    """Run with some settings changed, then put everything back."""
-    saved = {k: os.environ.get(k) for k in values}
-    os.environ.update(values)
-    get_settings.cache_clear()
-    try:
-        yield
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
-        get_settings.cache_clear()
 
 
 def _protected_routes() -> list[tuple[str, str]]:
