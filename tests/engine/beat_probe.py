@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import time
+from functools import lru_cache
 from typing import Any
 
 import redis
@@ -27,8 +28,14 @@ def run(self: Any, automation_uuid: str, scheduled_for: str) -> str:
     record = {"automation_uuid": automation_uuid, "scheduled_for": scheduled_for, "task_id": self.request.id,
               "argsrepr": self.request.argsrepr, "started_at": time.time(),
               "delivery_info": self.request.delivery_info}
-    redis.Redis.from_url(get_settings().redis_url).rpush(PROBE_KEY, json.dumps(record))
+    _client().rpush(PROBE_KEY, json.dumps(record))
     return automation_uuid
+
+
+@lru_cache(maxsize=1)
+def _client() -> redis.Redis:
+    """One client per worker process (the drift benchmark runs thousands of these a second)."""
+    return redis.Redis.from_url(get_settings().redis_url)
 
 
 def received(client: redis.Redis) -> list[dict[str, Any]]:
