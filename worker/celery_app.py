@@ -13,6 +13,17 @@ from models import keys
 from models.settings import Settings, get_settings
 
 
+def broker_transport_options(s: Settings) -> dict[str, int]:
+    """Redelivery of unacknowledged tasks: after the visibility timeout, swept at least every 10 s.
+
+    kombu sweeps every `unacked_restore_interval * unacked_restore_throttle` s (100 s by default), which
+    would hide a short VISIBILITY_TIMEOUT_S; throttle 1 makes the interval the period.
+    """
+    return {"visibility_timeout": s.visibility_timeout_s,
+            "unacked_restore_interval": max(1, min(10, s.visibility_timeout_s // 5)),
+            "unacked_restore_throttle": 1}
+
+
 def make_app(settings: Settings | None = None) -> Celery:
     """Build the app from the settings; the one place Celery is configured."""
     s = settings or get_settings()
@@ -30,7 +41,7 @@ def make_app(settings: Settings | None = None) -> Celery:
         task_track_started=True,
         task_default_queue=keys.RUN_QUEUE,
         result_expires=7 * 24 * 3600,
-        broker_transport_options={"visibility_timeout": s.visibility_timeout_s},
+        broker_transport_options=broker_transport_options(s),
         result_backend_transport_options={"visibility_timeout": s.visibility_timeout_s},
         broker_connection_retry_on_startup=True,
         beat_scheduler="worker.beat:DatabaseScheduler",
