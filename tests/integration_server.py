@@ -51,6 +51,7 @@ class ServerState:
     refresh_token: str | None = None
     refreshes: int = 0
     invoke_delay_s: float = 0.0
+    invokes_started: int = 0  # counted before the delay: a test can act while a call is in flight
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -147,8 +148,11 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _invoke(self, payload: dict[str, Any]) -> None:
         """Record the invocation; the first per Idempotency-Key is the one applied."""
-        if self.state.invoke_delay_s:
-            time.sleep(self.state.invoke_delay_s)
+        with self.state.lock:
+            self.state.invokes_started += 1
+            delay = self.state.invoke_delay_s
+        if delay:
+            time.sleep(delay)
         inv = Invocation(self.headers.get("Idempotency-Key"), payload, self.headers.get("Authorization"),
                          time.time())
         with self.state.lock:
