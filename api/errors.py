@@ -31,30 +31,36 @@ def one_error(status: int, field: str, message: str, headers: dict[str, str] | N
 
 
 async def _definition(_: Request, exc: Exception) -> JSONResponse:
+    """Bad schedule, criteria or field: 422 naming every bad field."""
     assert isinstance(exc, DefinitionError)
     return error_response(422, exc.errors)
 
 
 async def _not_found(_: Request, exc: Exception) -> JSONResponse:
+    """Unknown UUID (or not under the given parent)."""
     assert isinstance(exc, NotFoundError)
     return one_error(404, exc.field, exc.message)
 
 
 async def _conflict(_: Request, exc: Exception) -> JSONResponse:
+    """The request clashes with stored state (a duplicate code)."""
     assert isinstance(exc, ConflictError)
     return one_error(409, exc.field, exc.message)
 
 
 async def _integrity(request: Request, exc: Exception) -> JSONResponse:
+    """A constraint caught what the checks could not (a race between two writers)."""
     log.warning("integrity error on %s %s: %s", request.method, request.url.path, type(exc).__name__)
     return one_error(409, "body", "conflicts with stored data (a concurrent change?); retry")
 
 
 async def _enqueue(_: Request, exc: Exception) -> JSONResponse:
+    """The broker is down: the run is recorded failed, the client may retry."""
     return one_error(503, "redis", str(exc))
 
 
 async def _validation(_: Request, exc: Exception) -> JSONResponse:
+    """Wrong types, missing fields, bad query parameters; invalid JSON names "body"."""
     assert isinstance(exc, RequestValidationError)
     errors = list(exc.errors())
     if any(e.get("type") == "json_invalid" for e in errors):
@@ -63,12 +69,16 @@ async def _validation(_: Request, exc: Exception) -> JSONResponse:
 
 
 async def _http(_: Request, exc: Exception) -> JSONResponse:
+    """Routing and body-parsing errors; a body FastAPI cannot parse (e.g. absurdly nested) is a 422."""
     assert isinstance(exc, StarletteHTTPException)
+    if exc.status_code == 400:
+        return one_error(422, "body", "could not be parsed as JSON (invalid or nested too deeply)")
     field = "path" if exc.status_code in (404, 405) else "request"
     return one_error(exc.status_code, field, str(exc.detail), dict(exc.headers or {}))
 
 
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+    """A bug: logged with its traceback, answered in the same shape."""
     log.exception("unhandled error on %s %s", request.method, request.url.path)
     return one_error(500, "server", "internal error; it has been logged")
 

@@ -59,6 +59,7 @@ def _one_of(choices: tuple[str, ...]) -> AfterValidator:
     """A validator naming the allowed values in its message."""
 
     def check(value: str) -> str:
+        """Refuse anything but the listed values."""
         if value not in choices:
             raise ValueError(f"must be one of {', '.join(choices)}")
         return value

@@ -48,6 +48,7 @@ def _enqueue_checked(client: redis.Redis) -> Callable[[str, datetime], str]:
     """enqueue_run, after a quick PING so a dead Redis fails fast instead of stalling in Celery's retries."""
 
     def enqueue(automation_uuid: str, scheduled_for: datetime) -> str:
+        """PING (1 s timeout), then send the task."""
         client.ping()
         return enqueue_run(automation_uuid, scheduled_for)
 

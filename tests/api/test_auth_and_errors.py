@@ -91,6 +91,9 @@ def test_invalid_json_is_422_on_body(client: TestClient, db: Session) -> None:
         response = client.post(path, content=b'{"provider": ', headers={"Content-Type": "application/json"})
         assert response.status_code == 422
         assert response.json() == {"errors": [{"field": "body", "message": "is not valid JSON"}]}
+    nested = client.post("/api/v3/integration", content=b"[" * 100_000,
+                         headers={"Content-Type": "application/json"})
+    assert nested.status_code == 422 and nested.json()["errors"][0]["field"] == "body"
     missing = client.post("/api/v3/integration")
     assert missing.status_code == 422 and missing.json()["errors"][0]["field"] == "body"
     assert client.post("/api/v3/integration", json=[payloads.CONNECTION]).status_code == 422
