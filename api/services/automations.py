@@ -58,8 +58,8 @@ def create_automation(session: Session, connection_uuid: str, payload: Automatio
     assert schedule is not None and criteria is not None and pf is not None
     check_code_free(session, connection, values["code"], None)
     automation = Automation(uuid=new_uuid(), connection_id=connection.id, connection=connection,
-                            status=ACTIVE, name=values["name"], code=values["code"],
-                            applies_to=values["applies_to"])
+                            status=ACTIVE, created_at=now, updated_at=now, name=values["name"],
+                            code=values["code"], applies_to=values["applies_to"])
     assign_plain(automation, values)
     apply_schedule(automation, schedule, values)
     apply_criteria(automation, criteria)

@@ -11,7 +11,7 @@ from api.schemas.connections import ConnectionCreate
 from api.services.listing import Page, PageRequest, check_filter, paginate
 from api.services.lookup import get_connection
 from models.automation import Automation
-from models.base import new_uuid
+from models.base import new_uuid, utcnow
 from models.connection import ACTIVE, INACTIVE, Connection
 from models.providers import provider_code
 
@@ -32,9 +32,10 @@ SORTABLE = {
 
 def create_connection(session: Session, payload: ConnectionCreate, secret_key: str) -> Connection:
     """Store a connection, ACTIVE, its credentials encrypted."""
-    p = payload
+    p, now = payload, utcnow()
     connection = Connection(
-        uuid=new_uuid(), provider=provider_code(p.provider), provider_name=p.provider.strip(), status=ACTIVE,
+        uuid=new_uuid(), created_at=now, updated_at=now, provider=provider_code(p.provider),
+        provider_name=p.provider.strip(), status=ACTIVE,
         remote_instance_id=p.remote_instance_id, remote_instance_code=p.remote_instance_code,
         remote_instance_name=p.remote_instance_name, remote_instance_display=p.remote_instance_display,
         client_id=p.integration_client_id, token_type=p.token_type, expires_in=p.expires_in,

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 from api.schemas.partner_functions import PartnerFunctionCreate, PartnerFunctionUpdate
 from api.services.listing import Page, PageRequest, check_filter, paginate
 from api.services.lookup import get_connection, get_partner_function
-from models.base import new_uuid
+from models.base import new_uuid, utcnow
 from models.connection import Connection
 from models.errors import DefinitionError
 from models.partner_function import PartnerFunction
@@ -28,7 +28,9 @@ def create_partner_function(session: Session, connection_uuid: str,
     """Store a new, enabled partner function on the connection."""
     connection = get_connection(session, connection_uuid)
     fields = payload.partner_function.model_dump()
-    pf = PartnerFunction(uuid=new_uuid(), connection_id=connection.id, enabled=True, **fields)
+    now = utcnow()
+    pf = PartnerFunction(uuid=new_uuid(), connection_id=connection.id, enabled=True, created_at=now,
+                         updated_at=now, **fields)
     session.add(pf)
     session.flush()
     log.info("created partner function %s on connection %s", pf.uuid, connection.uuid)
