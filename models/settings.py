@@ -44,6 +44,9 @@ class Settings(BaseSettings):
     visibility_timeout_s: int = Field(7200, ge=1)
     sandbox_url: str = "http://127.0.0.1:8000/sandbox"
 
+    # `automation-worker run` (make run): where its SQLite file, dev token and embedded Redis live
+    var_dir: str = "./var"
+
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
