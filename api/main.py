@@ -15,6 +15,7 @@ from api.auth import BearerAuth
 from api.auth import router as auth_router
 from api.middleware import CollapseSlashes
 from api.routes import automations, connections, health, operations, partner_functions
+from models.logging_setup import configure_logging
 from models.settings import get_settings
 
 log = logging.getLogger(__name__)
@@ -29,6 +30,7 @@ DESCRIPTION = (
 @asynccontextmanager
 async def lifespan(_: FastAPI) -> AsyncIterator[None]:
     """Say loudly at startup when no API token is configured (every authenticated request gets 401)."""
+    configure_logging()  # LOG_FORMAT/LOG_LEVEL and credential redaction (models/logging_setup.py)
     if not get_settings().api_token:
         log.warning("API_TOKEN is empty: every /api request will be refused with 401; set API_TOKEN")
     yield

@@ -109,8 +109,11 @@ def _prepare(stack: Stack, args: argparse.Namespace, redis_box: EmbeddedRedis) -
     _reset_settings()
     stack.settings = get_settings()
     stack.env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    import logging
+
     from models import migrate
 
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
     say(f"migrating the database {safe(stack.settings.database_url)}")
     migrate.upgrade(stack.settings.database_url)
     if not args.no_demo:

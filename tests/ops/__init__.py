@@ -1,0 +1,1 @@
+"""Tests of running it: the command line, make run, compose, logging."""
