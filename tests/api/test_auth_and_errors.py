@@ -119,3 +119,8 @@ def test_no_secret_in_logs(client: TestClient, caplog: pytest.LogCaptureFixture)
         client.get(f"/api/v2/integration-connections/{conn['uuid']}")
     for secret in ("qbclientsecret456", "qbrefreshtoken789", "Str0ngP@ssw0rd!", TEST_API_TOKEN):
         assert secret not in caplog.text
+
+
+def test_the_sandbox_is_mounted_outside_our_bearer_auth(anonymous: TestClient) -> None:
+    response = anonymous.get("/sandbox/objects/supplier")
+    assert response.status_code != 404 and response.json() != UNAUTHORIZED
