@@ -48,9 +48,23 @@ def database_url(services_dir: Path, redis_url: str) -> Iterator[str]:
             DATABASE_URL=url, REDIS_URL=redis_url, SECRET_KEY=TEST_SECRET_KEY, API_TOKEN=TEST_API_TOKEN
         )
         _reset_caches()
+        point_celery_at(redis_url)
         yield url
         db_module.get_engine().dispose()
         _reset_caches()
+
+
+def point_celery_at(redis_url: str) -> None:
+    """Point the Celery app at the session's Redis: it is built at import, maybe before REDIS_URL was set."""
+    from worker.celery_app import app as celery_app
+
+    if celery_app.conf.broker_url == redis_url:
+        return
+    celery_app.conf.update(broker_url=redis_url, result_backend=redis_url)
+    if celery_app._pool is not None:
+        celery_app._pool.force_close_all()
+        celery_app._pool = None
+    celery_app.amqp._producer_pool = None
 
 
 @pytest.fixture()

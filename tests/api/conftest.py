@@ -23,24 +23,11 @@ AUTH = {"Authorization": f"Bearer {TEST_API_TOKEN}"}
 
 
 @pytest.fixture()
-def client(db: Session, redis_url: str, celery_on_session_redis: None) -> Iterator[TestClient]:
+def client(db: Session, redis_url: str) -> Iterator[TestClient]:
     """The app with the test token on every request; tables are emptied after the test (via `db`)."""
     with TestClient(app, headers=AUTH) as test_client:
         yield test_client
     app.dependency_overrides.clear()
-
-
-@pytest.fixture()
-def celery_on_session_redis(redis_url: str) -> None:
-    """Point the Celery app at this session's Redis: it is built at import, maybe before REDIS_URL was set."""
-    from worker.celery_app import app as celery_app
-
-    if celery_app.conf.broker_url != redis_url:
-        celery_app.conf.update(broker_url=redis_url, result_backend=redis_url)
-        if celery_app._pool is not None:
-            celery_app._pool.force_close_all()
-            celery_app._pool = None
-        celery_app.amqp._producer_pool = None
 
 
 @pytest.fixture()
