@@ -14,7 +14,8 @@ TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 #: Loggers uvicorn gives handlers of their own; they are sent through the root handler instead.
 UVICORN_LOGGERS = ("uvicorn", "uvicorn.error", "uvicorn.access")
 #: Attributes every LogRecord has; anything else on a record is an `extra` and goes into the JSON object.
-_STANDARD = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}
+_STANDARD = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {
+    "message", "asctime", "color_message"}  # color_message: uvicorn's ANSI copy of the message
 _REDACTIONS = (
     (re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]{4,}"), r"\1 ****"),
     (re.compile(r"(?i)((?:client_secret|refresh_token|access_token|user_password|password|api_token|"
