@@ -22,7 +22,7 @@ app = make_app()
 app.conf.include = []
 
 
-@app.task(name="automations.run", bind=True)
+@app.task(name="automations.run", bind=True, shared=False)  # never leak into the product app
 def run(self: Any, automation_uuid: str, scheduled_for: str) -> str:
     """Record the delivery (args, ids, the time the worker started it) in a Redis list."""
     record = {"automation_uuid": automation_uuid, "scheduled_for": scheduled_for, "task_id": self.request.id,
