@@ -13,6 +13,11 @@ SCHEDULE_GENERATION = PREFIX + "schedule:generation"
 BEAT_LEADER_LOCK = PREFIX + "beat:leader"
 
 
+#: Written by the beat leader once Redis is known to hold the queue; missing means Redis lost its data (a
+#: restart without persistence), so the slots whose messages went with it are sent again.
+REDIS_MARKER = PREFIX + "beat:redis-marker"
+
+
 def run_lock(automation_uuid: str) -> str:
     """Held while a run of the automation is going: a second run of it is skipped."""
     return f"{PREFIX}run-lock:{automation_uuid}"

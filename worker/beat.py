@@ -24,6 +24,7 @@ from redis.retry import Retry
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
+from models import keys
 from models.db import get_engine
 from models.settings import Settings, get_settings
 from worker.dispatch import Dispatcher, now_utc
@@ -50,6 +51,7 @@ class Beat:
         self.earliest: datetime | None = None
         self.generation: bytes | None = None
         self.read_at: float | None = None  # monotonic time of the last read; None forces a read
+        self.check_redis_data = True  # as a new leader: did Redis lose the queue? (see _resend_lost)
 
     @property
     def beat_id(self) -> str:
@@ -83,8 +85,25 @@ class Beat:
             if not self.lock.acquire():
                 return False
             self.read_at = None  # a new leader trusts no cache
+            self.check_redis_data = True
         held, generation = self.lock.extend()
+        if held and self.check_redis_data:
+            self._resend_lost()
         return generation if held else False
+
+    def _resend_lost(self) -> None:
+        """If Redis lost its data (restart without persistence), send again the slots whose message it lost.
+
+        The marker is set only after the re-send succeeded, so a failure is retried next tick; a redundant
+        message is harmless (one run per slot).
+        """
+        if not self.client.exists(keys.REDIS_MARKER):
+            resent = self.dispatcher.resend_unstarted(now_utc())
+            if resent:
+                log.warning("beat %s: Redis lost its data; sent %d slot(s) that never started again",
+                            self.beat_id, resent)
+            self.client.set(keys.REDIS_MARKER, self.beat_id)
+        self.check_redis_data = False
 
     def _idle(self, now: datetime, generation: bytes | None) -> bool:
         """Nothing due by the cache, no change announced, and the cache is fresh: no database query."""

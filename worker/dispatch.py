@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Connection, Engine, Insert, Row, bindparam, func, insert, select, update
+from sqlalchemy import Connection, Engine, Insert, Row, bindparam, exists, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from models.automation import ACTIVE, Automation
@@ -76,6 +76,30 @@ class Dispatcher:
                 log.error("beat: batch of %d due automations failed, rolled back (first %s, last %s)",
                           len(rows), rows[0].uuid, rows[-1].uuid)
                 raise
+
+    def resend_unstarted(self, now: datetime) -> int:
+        """Send again each automation's last slot (within the grace window) that never started; how many.
+
+        After Redis lost its data the message is gone, but last_run_at still says which slot it was.
+        """
+        since, after_id, sent = now - timedelta(seconds=self.grace_s), 0, 0
+        while True:
+            with self.engine.connect() as conn:
+                rows = conn.execute(self._unstarted_query(since, after_id)).all()
+            if rows:
+                self.publisher.publish([(r.uuid, r.last_run_at.isoformat()) for r in rows])
+                sent, after_id = sent + len(rows), rows[-1].id
+            if len(rows) < self.batch_size:
+                return sent
+
+    def _unstarted_query(self, since: datetime, after_id: int) -> Any:
+        """ACTIVE automations whose last_run_at slot has no run, or only a queued one; keyset by id."""
+        a, r = AUTOMATIONS.c, RUNS.c
+        started = select(r.id).where(r.automation_id == a.id, r.scheduled_for == a.last_run_at,
+                                     r.status != "queued")
+        return (select(a.id, a.uuid, a.last_run_at)
+                .where(a.status == ACTIVE, a.last_run_at >= since, a.id > after_id, ~exists(started))
+                .order_by(a.id).limit(self.batch_size))
 
     def _due_query(self, now: datetime) -> Any:
         """status = ACTIVE AND next_run_at <= now ORDER BY next_run_at LIMIT n (SKIP LOCKED on PostgreSQL)."""

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import subprocess
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import redis
@@ -14,6 +15,7 @@ import redis
 from models import keys
 from tests import processes
 from tests.engine.run_support import fast, rclient, server  # noqa: F401  (re-exported fixtures)
+from tests.faults.own_redis import OwnRedis
 
 #: kombu's Redis transport keeps delivered-but-unacknowledged messages here; a test must not inherit them.
 KOMBU_KEYS = ("unacked", "unacked_index", "unacked_mutex")
@@ -58,3 +60,14 @@ def started() -> Iterator[list[subprocess.Popen[bytes]]]:
     yield procs
     for proc in procs:
         processes.stop(proc)
+
+
+@pytest.fixture()
+def own_redis(tmp_path: Path) -> Iterator[OwnRedis]:
+    """A started redis-server of this test's own (free loopback port, no persistence), stopped afterwards."""
+    workdir = tmp_path / "own-redis"
+    workdir.mkdir()
+    own = OwnRedis(workdir)
+    own.start()
+    yield own
+    own.stop()
