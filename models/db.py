@@ -7,7 +7,7 @@ from contextlib import contextmanager
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
 from models.settings import get_settings
@@ -63,6 +63,13 @@ def get_engine(url: str | None = None) -> Engine:
 def get_sessionmaker(url: str | None = None) -> sessionmaker[Session]:
     """Session factory bound to the process's engine; objects stay readable after commit."""
     return sessionmaker(bind=get_engine(url), expire_on_commit=False)
+
+
+@contextmanager
+def connection_scope(url: str | None = None) -> Iterator[Connection]:
+    """One Core transaction on the sessions' engine, for hot paths that need no ORM unit of work."""
+    with get_engine(url).begin() as conn:  # get_engine(url), as get_sessionmaker calls it: the same engine
+        yield conn
 
 
 @contextmanager

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, ClassVar
 
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
@@ -40,13 +40,20 @@ class RunState:
     records_sent: int
     duration_ms: int | None
     error: str | None
+    started_at: datetime | None = None
+
+    #: The run columns a RunState is made of (what the lean writes return).
+    COLUMNS: ClassVar[tuple[str, ...]] = (
+        "id", "uuid", "scheduled_for", "status", "reason", "attempts", "chain_depth", "parent_run_uuid",
+        "plan", "batches_sent", "records_fetched", "records_matched", "records_sent", "duration_ms", "error",
+        "started_at")
 
     @classmethod
-    def of(cls, run: Run) -> RunState:
-        """Copy the row's values."""
+    def of(cls, run: Any) -> RunState:
+        """Copy the values of a Run object or of a row with the COLUMNS."""
         return cls(run.id, run.uuid, run.scheduled_for, run.status, run.reason, run.attempts, run.chain_depth,
                    run.parent_run_uuid, run.plan, run.batches_sent or 0, run.records_fetched,
-                   run.records_matched, run.records_sent, run.duration_ms, run.error)
+                   run.records_matched, run.records_sent, run.duration_ms, run.error, run.started_at)
 
     @property
     def finished(self) -> bool:

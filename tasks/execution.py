@@ -1,7 +1,8 @@
 """The body of a claimed run: fetch, select, match, invoke in batches, advance the watermark, chain.
 
-The plan (which record ids go in which batch, and the watermark they lead to) is saved before the first
-batch is sent; a redelivered run reuses it and starts at the first batch the partner has not acknowledged.
+The plan (which record ids go in which batch, and the watermark they lead to) is saved with the claim,
+before the first batch is sent; a redelivered run reuses it and starts at the first batch the partner has
+not acknowledged. A run that sends nothing is recorded and finished in one write.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from models.settings import get_settings
 from tasks import bookkeeping
 from tasks.bookkeeping import RunState
 from tasks.chain import chain_next
+from tasks.claim import Claim
 from tasks.context import RunContext
 from tasks.fetch import fetch_records
 from tasks.integration_client import IntegrationClient
@@ -24,23 +26,26 @@ from tasks.selection import Plan, Record, candidates, make_plan, newest_versions
 log = logging.getLogger(__name__)
 
 
-def perform(ctx: RunContext, run: RunState, keep_lock: Callable[[], object]) -> RunState:
-    """Do the claimed run and record its outcome; integration errors propagate to the caller."""
+def perform(ctx: RunContext, claim: Claim, keep_lock: Callable[[], object]) -> RunState:
+    """Fetch, plan, claim with the plan, send and record the outcome; integration errors propagate."""
     client = IntegrationClient.for_connection(ctx.connection)
-    on_retry = _retry_counter(run.id)
     since = ctx.since.at if ctx.since_last_look_up else None
     fetched = newest_versions(fetch_records(client, ctx.applies_to, since, get_settings().fetch_page_size,
-                                            on_retry))
-    plan = Plan.from_dict(run.plan) if run.plan else _new_plan(ctx, fetched)
+                                            claim.retried, claim.next_page))
+    stored = claim.stored_plan
+    plan = Plan.from_dict(stored) if stored else _new_plan(ctx, fetched)
     counts = {"records_fetched": plan.fetched, "records_matched": plan.matched}
     if plan.matched < ctx.ignore_threshold:
         reason = f"{plan.matched} matched, fewer than ignore_threshold {ctx.ignore_threshold}"
-        return bookkeeping.finish(run.id, "below_threshold", reason=reason, **counts)
-    if plan.batches and not run.plan:
-        bookkeeping.save_plan(run.id, plan.to_dict())
-    sent = _send_batches(client, _invoke_context(ctx, run), plan, run, fetched, keep_lock, on_retry)
-    state = bookkeeping.finish(run.id, "succeeded", watermark=(ctx.automation_id, plan.watermark),
-                               sent_add=sent, batches_sent=len(plan.batches), **counts)
+        return claim.finish("below_threshold", reason=reason, **counts)
+    sent = 0
+    if plan.batches:  # the plan is saved with the claim, before anything is sent
+        run = claim.claim(None if stored else plan.to_dict())
+        if run is None:
+            return claim.finished_elsewhere()
+        sent = _send_batches(client, _invoke_context(ctx, run), plan, run, fetched, keep_lock, claim.retried)
+    state = claim.finish("succeeded", watermark=plan.watermark, sent_add=sent, batches_sent=len(plan.batches),
+                         **counts)
     return _chain(ctx, state)
 
 
@@ -75,13 +80,6 @@ def _invoke_context(ctx: RunContext, run: RunState) -> InvokeContext:
     """The run's description sent with every batch."""
     return InvokeContext(ctx.partner_function_uuid or "", ctx.partner_function_public, ctx.automation_public,
                          run.uuid, run.scheduled_for.isoformat(), ctx.do_not_over_write_latest_data)
-
-
-def _retry_counter(run_id: int) -> Callable[[TransientIntegrationError], None]:
-    """Each retry of an integration call counts as one more attempt of the run."""
-    def count(_exc: TransientIntegrationError) -> None:
-        bookkeeping.add_attempt(run_id)
-    return count
 
 
 def _chain(ctx: RunContext, state: RunState) -> RunState:

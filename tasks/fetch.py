@@ -21,8 +21,12 @@ MAX_PAGES = 100_000
 
 
 def fetch_records(client: IntegrationClient, applies_to: str, updated_since: datetime | None, page_size: int,
-                  on_retry: Callable[[TransientIntegrationError], None] | None = None) -> list[Record]:
-    """Every record the API returns for the object (changed since `updated_since` when given)."""
+                  on_retry: Callable[[TransientIntegrationError], None] | None = None,
+                  on_next_page: Callable[[], None] | None = None) -> list[Record]:
+    """Every record the API returns for the object (changed since `updated_since` when given).
+
+    `on_next_page` is told before each page after the first (the run then shows as running).
+    """
     records: list[Record] = []
     cursor: str | None = None
     for page in range(MAX_PAGES):
@@ -38,6 +42,8 @@ def fetch_records(client: IntegrationClient, applies_to: str, updated_since: dat
         if next_cursor == cursor:
             raise PermanentIntegrationError(f"{what}: next_cursor repeats {next_cursor!r}")
         cursor = next_cursor
+        if on_next_page is not None:
+            on_next_page()
     raise PermanentIntegrationError(f"fetch {applies_to}: more than {MAX_PAGES} pages")
 
 

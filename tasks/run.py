@@ -19,7 +19,7 @@ from celery import Task
 from models import keys
 from models.errors import DefinitionError, IntegrationError
 from models.settings import get_settings
-from tasks import bookkeeping
+from tasks import bookkeeping, claim
 from tasks.bookkeeping import RunState, Start
 from tasks.execution import perform
 from tasks.locks import Lock
@@ -93,20 +93,23 @@ def _acquire(lock: Lock, token: str, slot: datetime, redelivered: bool) -> str:
 
 
 def _run_holding_lock(automation_uuid: str, slot: datetime, lock: Lock, token: str) -> dict[str, Any]:
-    """Record and claim the run, then fetch, match and invoke; any failure is recorded on the run."""
-    start = bookkeeping.start(automation_uuid, slot, claim=True)
-    if not start.claimed or start.context is None or start.run is None:
-        return summarize(automation_uuid, slot, start)
-    run = start.run
+    """Read the definition and the slot's run, then fetch, match, claim and invoke; failures are recorded."""
+    found = claim.look_up(automation_uuid, slot)
+    ctx, existing = found.context, found.run
+    if ctx is None or (existing is not None and existing.finished):
+        return summarize(automation_uuid, slot, Start(ctx, existing, False))
+    if ctx.skip_reason:
+        return summarize(automation_uuid, slot, bookkeeping.start(automation_uuid, slot, claim=True))
+    pending = claim.Claim(ctx.automation_id, slot, existing)
     try:
-        state = perform(start.context, run, lambda: lock.extend(token))
+        state = perform(ctx, pending, lambda: lock.extend(token))
     except (IntegrationError, DefinitionError) as exc:
-        state = bookkeeping.finish(run.id, "failed", reason=failure_reason(exc), error=str(exc))
+        state = pending.finish("failed", reason=failure_reason(exc), error=str(exc))
     except Exception as exc:
-        log.exception("run %s of automation %s failed unexpectedly", run.uuid, automation_uuid)
-        bookkeeping.finish(run.id, "failed", reason="internal error", error=f"{type(exc).__name__}: {exc}")
+        log.exception("run of automation %s slot %s failed unexpectedly", automation_uuid, slot.isoformat())
+        pending.finish("failed", reason="internal error", error=f"{type(exc).__name__}: {exc}")
         raise
-    return summarize(automation_uuid, slot, Start(start.context, state, True))
+    return summarize(automation_uuid, slot, Start(ctx, state, True))
 
 
 def failure_reason(exc: Exception) -> str:
