@@ -73,6 +73,14 @@ def connection_scope(url: str | None = None) -> Iterator[Connection]:
 
 
 @contextmanager
+def autocommit_scope(url: str | None = None) -> Iterator[Connection]:
+    """A connection on which each statement commits on its own: a one-statement read or write is one
+    round trip (no BEGIN, no COMMIT)."""
+    with get_engine(url).connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        yield conn
+
+
+@contextmanager
 def session_scope(url: str | None = None) -> Iterator[Session]:
     """One transaction: commit on success, roll back on any error, always close."""
     session = get_sessionmaker(url)()

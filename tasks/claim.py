@@ -16,11 +16,11 @@ from typing import Any
 
 from sqlalchemy import Row, and_, bindparam, func, select, update
 from sqlalchemy.engine import Connection as DBConnection
-from sqlalchemy.orm import joinedload
+from sqlalchemy.orm import Session, joinedload
 
 from models.automation import Automation
 from models.base import new_uuid, utcnow
-from models.db import connection_scope, session_scope
+from models.db import autocommit_scope, connection_scope
 from models.run import FINISHED, Run
 from tasks import bookkeeping
 from tasks.bookkeeping import RunState
@@ -47,7 +47,7 @@ def look_up(automation_uuid: str, slot: datetime) -> Found:
             .outerjoin(Run, and_(Run.automation_id == Automation.id, Run.scheduled_for == slot))
             .where(Automation.uuid == automation_uuid)
             .options(joinedload(Automation.connection), joinedload(Automation.partner_function)))
-    with session_scope() as db:
+    with autocommit_scope() as conn, Session(bind=conn, expire_on_commit=False) as db:  # one round trip
         row = db.execute(stmt).first()
         if row is None:
             return Found(None, None)
@@ -87,54 +87,64 @@ class Claim:
 
     def claim(self, plan: dict[str, Any] | None = None) -> RunState | None:
         """Record and claim the run (attempts + 1), saving `plan` with it; None if it finished elsewhere."""
-        with connection_scope() as conn:
+        with autocommit_scope() as conn:  # one statement: its own transaction, one round trip
             if self.state is None:
-                self.state = self._claim(conn, plan)
+                row = self._record(conn, {"status": "running", **_plan_values(plan)})
+                self.state = RunState.of(row) if row is not None else None
             elif plan is not None:
                 self.state = _save_plan(conn, self.state.id, plan)
         return self.state
 
     def finish(self, status: str, reason: str | None = None, error: str | None = None,
                watermark: Watermark | None = None, sent_add: int = 0, **counts: int) -> RunState:
-        """Write the outcome (claiming first in the same transaction if not yet claimed) and the watermark."""
-        with connection_scope() as conn:
+        """Write the outcome (recording and claiming the run in the same statement if not done yet), and
+        the watermark in the same transaction."""
+        outcome = _outcome(status, reason, error, self._started(), counts)
+        with (connection_scope() if watermark is not None else autocommit_scope()) as conn:
             if self.state is None:
-                self.state = self._claim(conn, None)
-                if self.state is None:
-                    return self._read_finished(conn)
-            row = _finish(conn, self.state, status, reason, error, sent_add, counts)
+                row = self._record(conn, outcome)
+            else:
+                row = conn.execute(_finish_statement(self.state.id, outcome, sent_add)).first()
             if row is not None and watermark is not None:
                 advance_watermark(conn, self.automation_id, watermark)
-        if row is None:  # finished meanwhile by another delivery: the generic path keeps its semantics
-            at = (self.automation_id, watermark) if watermark is not None else None
-            return bookkeeping.finish(self.state.id, status, reason, error, at, sent_add, **counts)
-        self.state = RunState.of(row)
-        return self.state
-
-    def _claim(self, conn: DBConnection, plan: dict[str, Any] | None) -> RunState | None:
-        """Insert the run as running, or claim its row while not finished."""
-        extra = _plan_values(plan)
-        row = None
-        if self.found is None:
-            row = _insert_running(conn, self.automation_id, self.slot, self.started_at, 1 + self.retries,
-                                  extra)
-        if row is None:
-            row = conn.execute(_CLAIM.values(**extra), {
-                "b_automation_id": self.automation_id, "b_slot": self.slot, "add": 1 + self.retries,
-                "started": self.started_at}).first()
-        return RunState.of(row) if row is not None else None
+        if row is not None:
+            self.state = RunState.of(row)
+            return self.state
+        if self.state is None:
+            return self.finished_elsewhere()
+        # Finished meanwhile by another delivery: the generic path keeps its semantics.
+        at = (self.automation_id, watermark) if watermark is not None else None
+        return bookkeeping.finish(self.state.id, status, reason, error, at, sent_add, **counts)
 
     def finished_elsewhere(self) -> RunState:
         """The slot's run as another delivery finished it (nothing more is done with it here)."""
-        with connection_scope() as conn:
-            return self._read_finished(conn)
-
-    def _read_finished(self, conn: DBConnection) -> RunState:
-        """The slot's run as another delivery finished it."""
-        row = conn.execute(select(*_STATE).where(_RUNS.c.automation_id == self.automation_id,
-                                                 _RUNS.c.scheduled_for == self.slot)).one()
+        with autocommit_scope() as conn:
+            row = conn.execute(select(*_STATE).where(_RUNS.c.automation_id == self.automation_id,
+                                                     _RUNS.c.scheduled_for == self.slot)).one()
         self.state = RunState.of(row)
         return self.state
+
+    def _started(self) -> datetime:
+        """When the run started: as recorded by a previous delivery, else when this one began."""
+        run = self.state or self.found
+        return run.started_at if run is not None and run.started_at is not None else self.started_at
+
+    def _record(self, conn: DBConnection, values: dict[str, Any]) -> Row[Any] | None:
+        """Insert the slot's run with `values`, or set them on its unfinished row; attempts + 1 either way.
+
+        None when the run is already finished (by another delivery).
+        """
+        attempts = 1 + self.retries
+        if self.found is None:
+            row = _insert_if_absent(conn, {"uuid": new_uuid(), "automation_id": self.automation_id,
+                                           "scheduled_for": self.slot, "trigger": "schedule",
+                                           "started_at": self.started_at, "attempts": attempts, **values})
+            if row is not None:
+                return row
+        claimed = {k: v for k, v in values.items() if k != "started_at"}  # a recorded start is kept
+        return conn.execute(_CLAIM.values(**claimed), {
+            "b_automation_id": self.automation_id, "b_slot": self.slot, "add": attempts,
+            "started": self.started_at}).first()
 
 
 def _claim_statement() -> Any:
@@ -159,12 +169,16 @@ def _plan_values(plan: dict[str, Any] | None) -> dict[str, Any]:
     return {"plan": plan, "records_fetched": plan["fetched"], "records_matched": plan["matched"]}
 
 
-def _insert_running(conn: DBConnection, automation_id: int, slot: datetime, started: datetime, attempts: int,
-                    extra: dict[str, Any]) -> Row[Any] | None:
-    """Insert the slot's run as running; None when a row is already there (a concurrent delivery)."""
-    values = {"uuid": new_uuid(), "automation_id": automation_id, "scheduled_for": slot,
-              "trigger": "schedule", "status": "running", "attempts": attempts, "started_at": started,
-              **extra}
+def _outcome(status: str, reason: str | None, error: str | None, started: datetime,
+             counts: dict[str, int]) -> dict[str, Any]:
+    """The columns of a final status: reason, error, counts and timings."""
+    now = utcnow()
+    return {"status": status, "reason": reason, "error": error, "finished_at": now, "started_at": started,
+            "duration_ms": int((now - started).total_seconds() * 1000), **counts}
+
+
+def _insert_if_absent(conn: DBConnection, values: dict[str, Any]) -> Row[Any] | None:
+    """Insert the slot's run; None when a row is already there (a concurrent delivery)."""
     name = conn.dialect.name
     if name == "postgresql":
         from sqlalchemy.dialects.postgresql import insert
@@ -196,17 +210,11 @@ def _save_plan(conn: DBConnection, run_id: int, plan: dict[str, Any]) -> RunStat
     return RunState.of(row)
 
 
-def _finish(conn: DBConnection, run: RunState, status: str, reason: str | None, error: str | None,
-            sent_add: int, counts: dict[str, int]) -> Row[Any] | None:
-    """Final status, reason, error, counts and timings; None if the run was already finished."""
-    now = utcnow()
-    started = run.started_at or now
-    values = {"status": status, "reason": reason, "error": error, "finished_at": now, "started_at": started,
-              "duration_ms": int((now - started).total_seconds() * 1000),
-              "records_sent": _RUNS.c.records_sent + sent_add, **counts}
-    stmt = (update(_RUNS).where(_RUNS.c.id == run.id, _RUNS.c.status.not_in(_FINISHED)).values(**values)
+def _finish_statement(run_id: int, outcome: dict[str, Any], sent_add: int) -> Any:
+    """UPDATE the claimed run to its outcome while it is not finished, RETURNING its state."""
+    values = {**outcome, "records_sent": _RUNS.c.records_sent + sent_add} if sent_add else outcome
+    return (update(_RUNS).where(_RUNS.c.id == run_id, _RUNS.c.status.not_in(_FINISHED)).values(**values)
             .returning(*_STATE))
-    return conn.execute(stmt).first()
 
 
 def advance_watermark(conn: DBConnection, automation_id: int, mark: Watermark) -> None:
