@@ -115,7 +115,7 @@ class Dispatcher:
         run_rows = [r for o in outcomes for r in _run_rows(o, now)]
         if run_rows:
             conn.execute(_insert_ignoring_duplicates(conn), run_rows)
-        conn.execute(_ADVANCE, [_advance_params(o) for o in outcomes])
+        conn.execute(_advance(conn.dialect.name), [_advance_params(o) for o in outcomes])
         calls: list[RunCall] = [
             (o.row.uuid, o.plan.run_slot.isoformat()) for o in outcomes if o.plan.run_slot is not None
         ]
@@ -168,15 +168,24 @@ def _insert_ignoring_duplicates(conn: Connection) -> Insert:
     return insert(RUNS).prefix_with("IGNORE")  # MySQL/MariaDB spelling
 
 
-_ADVANCE = (
-    update(AUTOMATIONS)
-    .where(AUTOMATIONS.c.id == bindparam("b_id"), AUTOMATIONS.c.status == ACTIVE,
-           AUTOMATIONS.c.next_run_at == bindparam("b_old", type_=AUTOMATIONS.c.next_run_at.type))
-    .values(next_run_at=bindparam("b_next", type_=AUTOMATIONS.c.next_run_at.type),
-            last_run_at=func.coalesce(bindparam("b_last", type_=AUTOMATIONS.c.last_run_at.type),
-                                      AUTOMATIONS.c.last_run_at),
-            updated_at=AUTOMATIONS.c.updated_at)
-)
+def _advance(dialect: str) -> Any:
+    """The guarded advance: only if the automation is still ACTIVE and its next_run_at is what we read.
+
+    On SQLite the guard compares instants (julianday), not text, so a row whose datetime was written in
+    another text form (by hand, without fractional seconds) still advances instead of being re-sent
+    every tick.
+    """
+    col = AUTOMATIONS.c.next_run_at
+    old = bindparam("b_old", type_=col.type)
+    same = func.julianday(col) == func.julianday(old) if dialect == "sqlite" else col == old
+    return (
+        update(AUTOMATIONS)
+        .where(AUTOMATIONS.c.id == bindparam("b_id"), AUTOMATIONS.c.status == ACTIVE, same)
+        .values(next_run_at=bindparam("b_next", type_=col.type),
+                last_run_at=func.coalesce(bindparam("b_last", type_=AUTOMATIONS.c.last_run_at.type),
+                                          AUTOMATIONS.c.last_run_at),
+                updated_at=AUTOMATIONS.c.updated_at)
+    )
 
 
 def _advance_params(outcome: Outcome) -> dict[str, Any]:

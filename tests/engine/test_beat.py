@@ -204,3 +204,19 @@ def test_publish_failure_rolls_back_and_the_slot_stays_due(db: Session, beat: An
     assert runs_of(db, auto) == []  # the catch-up rows rolled back with it
     beat.tick(t + 2 * S)
     assert publisher.calls == [(auto.uuid, t.isoformat())]
+
+
+def test_a_next_run_at_written_in_another_text_form_still_advances(db: Session, beat: Any,
+                                                                     publisher: Any) -> None:
+    """A row written by hand (naive text, no fractional seconds) is dispatched once, not every tick."""
+    from sqlalchemy import text
+
+    t = hour_ahead().replace(microsecond=0)
+    auto = due_automation(db, t)
+    db.execute(text("UPDATE automations SET next_run_at = :v WHERE id = :id"),
+               {"v": t.replace(tzinfo=None).strftime("%Y-%m-%d %H:%M:%S"), "id": auto.id})
+    db.commit()
+    for second in (5, 6, 7):
+        beat.tick(t + second * S)
+    assert publisher.calls == [(auto.uuid, t.isoformat())]
+    assert reload(db, auto).next_run_at == t + H
