@@ -41,12 +41,15 @@ RECORD = {"id": "r1", "created_at": "2024-01-01T00:00:00+00:00", "updated_at": "
 
 @dataclass(frozen=True)
 class Sample:
-    """One repetition on one database: bare tasks/s and runs/s, measured one after the other."""
+    """One repetition on one database: bare tasks/s and runs/s, measured one after the other, and the
+    worker's CPU per task in each (less sensitive than rates to other load on a shared machine)."""
 
     db: str
     repeat: int
     bare: float
     runs: float
+    bare_cpu_ms: float
+    runs_cpu_ms: float
 
     @property
     def ratio(self) -> float:
@@ -98,6 +101,21 @@ def _automations(n: int, server_url: str, tag: str) -> list[str]:
         autos = [make_automation(db, conn, pf, code=f"{tag}-{i}", name=f"Bench {tag} {i}",
                                  watermark_at=datetime(2020, 1, 1, tzinfo=UTC)) for i in range(n)]
         return [a.uuid for a in autos]
+
+
+def worker_cpu_s(pid: int) -> float:
+    """User + system CPU seconds of the worker and its pool processes so far."""
+    import psutil
+
+    procs = [psutil.Process(pid), *psutil.Process(pid).children(recursive=True)]
+    total = 0.0
+    for proc in procs:
+        try:
+            times = proc.cpu_times()
+        except psutil.NoSuchProcess:
+            continue
+        total += times.user + times.system
+    return total
 
 
 def _wait(done: Callable[[], int], n: int, timeout_s: float, interval_s: float = 0.01) -> None:
@@ -161,11 +179,19 @@ def measure_database(kind: str, args: argparse.Namespace, tmp: Path, redis_url: 
             base_slot = datetime.now(UTC).replace(microsecond=0) + timedelta(days=1)
             for rep in range(1, args.repeat + 1):
                 uuids = _automations(args.runs, server.url, f"{kind}{rep}")
+                cpu0 = worker_cpu_s(worker.pid)
                 bare = bench_bare(args.runs, server, f"{kind}-bare-{rep}")
+                cpu1 = worker_cpu_s(worker.pid)
                 runs = bench_runs(uuids, server, base_slot + timedelta(minutes=rep))
-                samples.append(Sample(kind, rep, bare, runs))
+                cpu2 = worker_cpu_s(worker.pid)
+                sample = Sample(kind, rep, bare, runs, (cpu1 - cpu0) * 1000 / args.runs,
+                                (cpu2 - cpu1) * 1000 / args.runs)
+                samples.append(sample)
                 out(json.dumps({"db": kind, "repeat": rep, "bare_per_s": round(bare, 1),
-                                "runs_per_s": round(runs, 1), "ratio": round(runs / bare, 3)}))
+                                "runs_per_s": round(runs, 1), "ratio": round(sample.ratio, 3),
+                                "worker_cpu_ms_per_bare": round(sample.bare_cpu_ms, 2),
+                                "worker_cpu_ms_per_run": round(sample.runs_cpu_ms, 2),
+                                "load_avg_1m": round(os.getloadavg()[0], 2)}))
         finally:
             processes.stop(worker)
             server.stop()
@@ -177,13 +203,15 @@ def measure_database(kind: str, args: argparse.Namespace, tmp: Path, redis_url: 
 
 def summary(samples: list[Sample], args: argparse.Namespace) -> list[str]:
     """The table: per database, the medians with their spread (min-max) over the repetitions."""
-    lines = ["| store | bare task, one HTTP POST (/s) | run, one invoke (/s) | ratio |",
-             "|---|---:|---:|---:|"]
+    lines = ["| store | bare task, one HTTP POST (/s) | run, one invoke (/s) | ratio "
+             "| worker CPU per bare task / per run (ms) |", "|---|---:|---:|---:|---:|"]
     for kind in dict.fromkeys(s.db for s in samples):
         mine = [s for s in samples if s.db == kind]
         lines.append(f"| {kind} | {_spread([s.bare for s in mine], '{:,.0f}')} | "
                      f"{_spread([s.runs for s in mine], '{:,.0f}')} | "
-                     f"{_spread([s.ratio * 100 for s in mine], '{:.0f}')} % |")
+                     f"{_spread([s.ratio * 100 for s in mine], '{:.0f}')} % | "
+                     f"{statistics.median(s.bare_cpu_ms for s in mine):.1f} / "
+                     f"{statistics.median(s.runs_cpu_ms for s in mine):.1f} |")
     lines.append(f"({args.runs} each, median of {args.repeat} (min-max), {args.pool} pool, "
                  f"concurrency {args.concurrency})")
     return lines

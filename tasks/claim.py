@@ -14,13 +14,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, and_, bindparam, func, select, update
+from sqlalchemy import Row, and_, bindparam, exists, func, select, update
 from sqlalchemy.engine import Connection as DBConnection
 from sqlalchemy.orm import Session, joinedload
 
 from models.automation import Automation
 from models.base import new_uuid, utcnow
-from models.db import autocommit_scope, connection_scope
+from models.db import autocommit_scope, connection_scope, get_engine
 from models.run import FINISHED, Run
 from tasks import bookkeeping
 from tasks.bookkeeping import RunState
@@ -100,13 +100,12 @@ class Claim:
         """Write the outcome (recording and claiming the run in the same statement if not done yet), and
         the watermark in the same transaction."""
         outcome = _outcome(status, reason, error, self._started(), counts)
-        with (connection_scope() if watermark is not None else autocommit_scope()) as conn:
-            if self.state is None:
-                row = self._record(conn, outcome)
-            else:
-                row = conn.execute(_finish_statement(self.state.id, outcome, sent_add)).first()
-            if row is not None and watermark is not None:
-                advance_watermark(conn, self.automation_id, watermark)
+        if self.state is not None and watermark is not None and get_engine(None).dialect.name == "postgresql":
+            with autocommit_scope() as conn:  # both updates in one statement: one round trip, atomic
+                stmt = _finish_with_watermark(self.state.id, outcome, sent_add, self.automation_id, watermark)
+                row = conn.execute(stmt).first()
+        else:
+            row = self._write_outcome(outcome, sent_add, watermark)
         if row is not None:
             self.state = RunState.of(row)
             return self.state
@@ -115,6 +114,18 @@ class Claim:
         # Finished meanwhile by another delivery: the generic path keeps its semantics.
         at = (self.automation_id, watermark) if watermark is not None else None
         return bookkeeping.finish(self.state.id, status, reason, error, at, sent_add, **counts)
+
+    def _write_outcome(self, outcome: dict[str, Any], sent_add: int,
+                       watermark: Watermark | None) -> Row[Any] | None:
+        """The outcome (recording the run in the same statement if needed), and the watermark with it."""
+        with (connection_scope() if watermark is not None else autocommit_scope()) as conn:
+            if self.state is None:
+                row = self._record(conn, outcome)
+            else:
+                row = conn.execute(_finish_statement(self.state.id, outcome, sent_add)).first()
+            if row is not None and watermark is not None:
+                advance_watermark(conn, self.automation_id, watermark)
+        return row
 
     def finished_elsewhere(self) -> RunState:
         """The slot's run as another delivery finished it (nothing more is done with it here)."""
@@ -215,6 +226,19 @@ def _finish_statement(run_id: int, outcome: dict[str, Any], sent_add: int) -> An
     values = {**outcome, "records_sent": _RUNS.c.records_sent + sent_add} if sent_add else outcome
     return (update(_RUNS).where(_RUNS.c.id == run_id, _RUNS.c.status.not_in(_FINISHED)).values(**values)
             .returning(*_STATE))
+
+
+def _finish_with_watermark(run_id: int, outcome: dict[str, Any], sent_add: int, automation_id: int,
+                           mark: Watermark) -> Any:
+    """PostgreSQL: the outcome and, only if the run was updated, the watermark, in one statement
+    (`WITH finished AS (UPDATE runs ... RETURNING ...), mark AS (UPDATE automations ...) SELECT ...`)."""
+    finished = _finish_statement(run_id, outcome, sent_add).cte("finished")
+    moved = (update(_AUTOMATIONS)
+             .where(_AUTOMATIONS.c.id == automation_id, exists(select(finished.c.id)))
+             .values(watermark_at=mark.at, watermark_ids=sorted(mark.ids),
+                     updated_at=_AUTOMATIONS.c.updated_at)
+             .cte("mark"))
+    return select(*finished.c).add_cte(moved)
 
 
 def advance_watermark(conn: DBConnection, automation_id: int, mark: Watermark) -> None:
