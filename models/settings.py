@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import Annotated
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -26,22 +27,22 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
 
     # beat
-    beat_tick_s: float = Field(1.0, gt=0, le=1.0)
-    beat_batch_size: int = Field(500, ge=1)
-    beat_lock_ttl_s: float = Field(5.0, gt=0)
-    catch_up_grace_s: int = Field(3600, ge=0)
+    beat_tick_s: Annotated[float, Field(gt=0, le=1.0)] = 1.0
+    beat_batch_size: Annotated[int, Field(ge=1)] = 500
+    beat_lock_ttl_s: Annotated[float, Field(gt=0)] = 5.0
+    catch_up_grace_s: Annotated[int, Field(ge=0)] = 3600
 
     # runs
-    run_lock_ttl_s: int = Field(3600, ge=1)
-    invoke_batch_size: int = Field(100, ge=1)
-    fetch_page_size: int = Field(200, ge=1)
-    retry_attempts: int = Field(5, ge=1)
-    retry_base_s: float = Field(2.0, ge=0)
-    retry_cap_s: float = Field(60.0, ge=0)
-    http_connect_timeout_s: float = Field(5.0, gt=0)
-    http_read_timeout_s: float = Field(30.0, gt=0)
-    max_chain_depth: int = Field(10, ge=0)
-    visibility_timeout_s: int = Field(7200, ge=1)
+    run_lock_ttl_s: Annotated[int, Field(ge=1)] = 3600
+    invoke_batch_size: Annotated[int, Field(ge=1)] = 100
+    fetch_page_size: Annotated[int, Field(ge=1)] = 200
+    retry_attempts: Annotated[int, Field(ge=1)] = 5
+    retry_base_s: Annotated[float, Field(ge=0)] = 2.0
+    retry_cap_s: Annotated[float, Field(ge=0)] = 60.0
+    http_connect_timeout_s: Annotated[float, Field(gt=0)] = 5.0
+    http_read_timeout_s: Annotated[float, Field(gt=0)] = 30.0
+    max_chain_depth: Annotated[int, Field(ge=0)] = 10
+    visibility_timeout_s: Annotated[int, Field(ge=1)] = 7200
     sandbox_url: str = "http://127.0.0.1:8000/sandbox"
 
     # `automation-worker run` (make run): where its SQLite file, dev token and embedded Redis live
