@@ -5,6 +5,7 @@ Every function is one short transaction; a run never holds a database session wh
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, ClassVar
@@ -18,7 +19,10 @@ from models.base import new_uuid, utcnow
 from models.db import session_scope
 from models.run import FINISHED, Run
 from tasks.context import RunContext, build_context
+from tasks.resilience import once_more_on_disconnect
 from tasks.selection import Watermark
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -103,6 +107,7 @@ class Start:
     claimed: bool
 
 
+@once_more_on_disconnect
 def start(automation_uuid: str, slot: datetime, claim: bool, skip_reason: str | None = None) -> Start:
     """Record the run; then claim it (status running, attempts + 1), or skip it with a reason."""
     with session_scope() as db:
@@ -123,6 +128,7 @@ def start(automation_uuid: str, slot: datetime, claim: bool, skip_reason: str | 
         return Start(ctx, RunState.of(run), claim and not reason)
 
 
+@once_more_on_disconnect
 def save_plan(run_id: int, plan: dict[str, Any]) -> None:
     """Fix what the run sends before sending any of it, so a redelivery resends the same batches."""
     with session_scope() as db:
@@ -130,30 +136,36 @@ def save_plan(run_id: int, plan: dict[str, Any]) -> None:
             plan=plan, records_fetched=plan["fetched"], records_matched=plan["matched"]))
 
 
+@once_more_on_disconnect
 def batch_sent(run_id: int, batches_sent: int, records: int) -> None:
-    """The partner acknowledged one more batch."""
+    """The partner acknowledged one more batch (guarded, so a statement retried after a lost reply
+    does not count the batch twice)."""
     with session_scope() as db:
-        db.execute(update(Run).where(Run.id == run_id).values(
+        db.execute(update(Run).where(Run.id == run_id, Run.batches_sent < batches_sent).values(
             batches_sent=batches_sent, records_sent=Run.records_sent + records))
 
 
+@once_more_on_disconnect
 def add_attempt(run_id: int) -> None:
     """One more try of an integration call (a retry)."""
     with session_scope() as db:
         db.execute(update(Run).where(Run.id == run_id).values(attempts=Run.attempts + 1))
 
 
+@once_more_on_disconnect
 def finish(run_id: int, status: str, reason: str | None = None, error: str | None = None,
            watermark: tuple[int, Watermark] | None = None, sent_add: int = 0, **counts: int) -> RunState:
-    """Write the outcome (and, on success, the automation's new watermark) in one transaction."""
+    """Write the outcome (and, on success, the automation's new watermark) in one transaction;
+    a run already finished (by another delivery, or by this statement before its reply was lost) keeps
+    its counts."""
     with session_scope() as db:
         run = db.get(Run, run_id)
         if run is None:
             raise LookupError(f"run {run_id} vanished")
-        for name, value in counts.items():
-            setattr(run, name, value)
-        run.records_sent = (run.records_sent or 0) + sent_add
         if run.status not in FINISHED:
+            for name, value in counts.items():
+                setattr(run, name, value)
+            run.records_sent = (run.records_sent or 0) + sent_add
             _finish_row(run, status, reason, error)
         if watermark is not None:
             advance_watermark(db, *watermark)
@@ -176,7 +188,20 @@ def advance_watermark(db: Session, automation_id: int, mark: Watermark) -> None:
         watermark_at=mark.at, watermark_ids=sorted(mark.ids), updated_at=Automation.updated_at))
 
 
+@once_more_on_disconnect
 def set_reason(run_id: int, reason: str) -> None:
     """Add a note to a finished run (what happened to its chain)."""
     with session_scope() as db:
         db.execute(update(Run).where(Run.id == run_id).values(reason=reason))
+
+
+def fail_unfinished(automation_uuid: str, slot: datetime, reason: str, error: str) -> None:
+    """Best effort, when the task gives up: fail the slot's run if it is recorded and not finished."""
+    try:
+        with session_scope() as db:
+            auto_id = select(Automation.id).where(Automation.uuid == automation_uuid).scalar_subquery()
+            db.execute(update(Run).where(Run.automation_id == auto_id, Run.scheduled_for == slot,
+                                         Run.status.not_in(sorted(FINISHED)))
+                       .values(status="failed", reason=reason, error=error, finished_at=utcnow()))
+    except Exception:
+        log.exception("could not fail the run of automation %s slot %s", automation_uuid, slot.isoformat())

@@ -25,6 +25,7 @@ from models.run import FINISHED, Run
 from tasks import bookkeeping
 from tasks.bookkeeping import RunState
 from tasks.context import RunContext, build_context
+from tasks.resilience import once_more_on_disconnect
 from tasks.selection import Watermark
 
 _RUNS = Run.__table__
@@ -41,6 +42,7 @@ class Found:
     run: RunState | None
 
 
+@once_more_on_disconnect
 def look_up(automation_uuid: str, slot: datetime) -> Found:
     """The automation, its connection and partner function, and the slot's run: one read-only query."""
     stmt = (select(Automation, Run)
@@ -85,6 +87,7 @@ class Claim:
         if self.state is None:
             self.claim()
 
+    @once_more_on_disconnect
     def claim(self, plan: dict[str, Any] | None = None) -> RunState | None:
         """Record and claim the run (attempts + 1), saving `plan` with it; None if it finished elsewhere."""
         with autocommit_scope() as conn:  # one statement: its own transaction, one round trip
@@ -95,6 +98,7 @@ class Claim:
                 self.state = _save_plan(conn, self.state.id, plan)
         return self.state
 
+    @once_more_on_disconnect
     def finish(self, status: str, reason: str | None = None, error: str | None = None,
                watermark: Watermark | None = None, sent_add: int = 0, **counts: int) -> RunState:
         """Write the outcome (recording and claiming the run in the same statement if not done yet), and
@@ -127,6 +131,7 @@ class Claim:
                 advance_watermark(conn, self.automation_id, watermark)
         return row
 
+    @once_more_on_disconnect
     def finished_elsewhere(self) -> RunState:
         """The slot's run as another delivery finished it (nothing more is done with it here)."""
         with autocommit_scope() as conn:

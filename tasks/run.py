@@ -14,6 +14,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
+import redis
 from celery import Task
 
 from models import keys
@@ -23,6 +24,7 @@ from tasks import bookkeeping, claim
 from tasks.bookkeeping import RunState, Start
 from tasks.execution import perform
 from tasks.locks import Lock
+from tasks.resilience import DatabaseUnavailable, LockUnavailable, ServiceUnavailable, task_countdown_s
 from worker.celery_app import app
 
 log = logging.getLogger(__name__)
@@ -33,16 +35,37 @@ ACQUIRED, BUSY, OTHER = "acquired", "busy", "other"
 def run_automation(self: Task, automation_uuid: str, scheduled_for: str) -> dict[str, Any]:
     """Run one slot of one automation; the result (shown in Flower) is the run's summary, no secrets."""
     delivery = getattr(self.request, "delivery_info", None) or {}
-    return execute(automation_uuid, scheduled_for, redelivered=bool(delivery.get("redelivered")))
+    try:
+        return execute(automation_uuid, scheduled_for, redelivered=bool(delivery.get("redelivered")),
+                       task_id=self.request.id)
+    except ServiceUnavailable as exc:
+        raise retry_later(self, automation_uuid, scheduled_for, exc) from exc
 
 
-def execute(automation_uuid: str, scheduled_for: str, redelivered: bool = False) -> dict[str, Any]:
+def retry_later(task: Task, automation_uuid: str, scheduled_for: str, exc: ServiceUnavailable) -> Exception:
+    """Redis or the database blinked: the task runs again later (same task id, so it takes its own lock
+    back and resumes from the saved plan); after RETRY_ATTEMPTS tries the slot is failed if it can be."""
+    retries, limit = task.request.retries, get_settings().retry_attempts
+    if retries >= limit:
+        log.error("run of automation %s slot %s: %s; giving up after %d task retries",
+                  automation_uuid, scheduled_for, exc, retries)
+        reason = f"Redis or the database stayed unavailable after {retries} retries"
+        bookkeeping.fail_unfinished(automation_uuid, parse_slot(scheduled_for), reason, str(exc))
+        return exc
+    countdown = task_countdown_s(retries)
+    log.warning("run of automation %s slot %s: %s; task retry %d/%d in %.1f s",
+                automation_uuid, scheduled_for, exc, retries + 1, limit, countdown)
+    return task.retry(exc=exc, countdown=countdown, max_retries=limit, throw=False)
+
+
+def execute(automation_uuid: str, scheduled_for: str, redelivered: bool = False,
+            task_id: str | None = None) -> dict[str, Any]:
     """The run, with one log line at its start and one at its end."""
     started = time.monotonic()
     slot = parse_slot(scheduled_for)
     log.info("run start: automation %s slot %s%s", automation_uuid, slot.isoformat(),
              " (redelivered)" if redelivered else "")
-    summary = _execute(automation_uuid, slot, redelivered)
+    summary = _execute(automation_uuid, slot, redelivered, task_id)
     log.info("run end: automation %s slot %s run %s status %s fetched %s matched %s sent %s attempts %s "
              "in %d ms%s", automation_uuid, slot.isoformat(), summary.get("run_uuid"), summary["status"],
              summary.get("records_fetched"), summary.get("records_matched"), summary.get("records_sent"),
@@ -57,16 +80,19 @@ def parse_slot(value: str) -> datetime:
     return slot.replace(tzinfo=UTC) if slot.tzinfo is None else slot.astimezone(UTC)
 
 
-def _execute(automation_uuid: str, slot: datetime, redelivered: bool) -> dict[str, Any]:
+def _execute(automation_uuid: str, slot: datetime, redelivered: bool, task_id: str | None) -> dict[str, Any]:
     """Take the automation's run lock, then run; without it, record why nothing ran."""
     lock = Lock(keys.run_lock(automation_uuid), get_settings().run_lock_ttl_s)
-    token = f"{slot.isoformat()}|{uuid.uuid4().hex}"
-    outcome = _acquire(lock, token, slot, redelivered)
+    token = f"{slot.isoformat()}|{task_id or '-'}|{uuid.uuid4().hex}"
+    try:
+        outcome = _acquire(lock, token, slot, redelivered, task_id)
+    except redis.RedisError as exc:  # nothing claimed yet: the task is retried later
+        raise LockUnavailable(f"run lock {lock.key}: {type(exc).__name__}: {exc}") from exc
     if outcome == ACQUIRED:
         try:
             return _run_holding_lock(automation_uuid, slot, lock, token)
         finally:
-            lock.release(token)
+            _release(lock, token, automation_uuid, slot)
     if outcome == BUSY:
         start = bookkeeping.start(automation_uuid, slot, claim=False)
         return summarize(automation_uuid, slot, start, note="this run is in progress on another worker")
@@ -75,8 +101,9 @@ def _execute(automation_uuid: str, slot: datetime, redelivered: bool) -> dict[st
     return summarize(automation_uuid, slot, start)
 
 
-def _acquire(lock: Lock, token: str, slot: datetime, redelivered: bool) -> str:
-    """ACQUIRED; BUSY when this slot's run holds it (taken over instead if this is a redelivery); OTHER."""
+def _acquire(lock: Lock, token: str, slot: datetime, redelivered: bool, task_id: str | None) -> str:
+    """ACQUIRED; BUSY when this slot's run holds it (taken over instead if this is a redelivery or a retry
+    of the same task, whose earlier try could not release it); OTHER."""
     for _ in range(3):
         if lock.acquire(token):
             return ACQUIRED
@@ -85,11 +112,37 @@ def _acquire(lock: Lock, token: str, slot: datetime, redelivered: bool) -> str:
             continue  # released between our two calls: try again
         if holder.split("|", 1)[0] != slot.isoformat():
             return OTHER
-        if redelivered and lock.steal(holder, token):
+        if (redelivered or _same_task(holder, task_id)) and lock.steal(holder, token):
             log.warning("run lock %s taken over from a dead delivery of slot %s", lock.key, slot.isoformat())
             return ACQUIRED
         return BUSY
     return OTHER
+
+
+def _same_task(holder: str, task_id: str | None) -> bool:
+    """Whether the lock was left by an earlier try of this very task (a Celery retry keeps the task id)."""
+    parts = holder.split("|")
+    return task_id is not None and len(parts) == 3 and parts[1] == task_id
+
+
+def _keep_lock(lock: Lock, token: str, automation_uuid: str, slot: datetime) -> bool:
+    """Extend the run lock between batches; a Redis error is logged, not fatal: the run row's guarded
+    claim keeps the slot single, and the lock's only job left is to keep other slots from overlapping."""
+    try:
+        return lock.extend(token)
+    except redis.RedisError as exc:
+        log.warning("run of automation %s slot %s: could not extend run lock %s (%s: %s); carrying on",
+                    automation_uuid, slot.isoformat(), lock.key, type(exc).__name__, exc)
+        return False
+
+
+def _release(lock: Lock, token: str, automation_uuid: str, slot: datetime) -> None:
+    """Free the run lock; on a Redis error it is left to its TTL (the run's outcome is already recorded)."""
+    try:
+        lock.release(token)
+    except redis.RedisError as exc:
+        log.warning("run of automation %s slot %s: could not release run lock %s (%s: %s); its TTL frees it",
+                    automation_uuid, slot.isoformat(), lock.key, type(exc).__name__, exc)
 
 
 def _run_holding_lock(automation_uuid: str, slot: datetime, lock: Lock, token: str) -> dict[str, Any]:
@@ -102,9 +155,11 @@ def _run_holding_lock(automation_uuid: str, slot: datetime, lock: Lock, token: s
         return summarize(automation_uuid, slot, bookkeeping.start(automation_uuid, slot, claim=True))
     pending = claim.Claim(ctx.automation_id, slot, existing)
     try:
-        state = perform(ctx, pending, lambda: lock.extend(token))
+        state = perform(ctx, pending, lambda: _keep_lock(lock, token, automation_uuid, slot))
     except (IntegrationError, DefinitionError) as exc:
         state = pending.finish("failed", reason=failure_reason(exc), error=str(exc))
+    except DatabaseUnavailable:
+        raise  # the outcome cannot be recorded now: the task is retried and resumes from the saved plan
     except Exception as exc:
         log.exception("run of automation %s slot %s failed unexpectedly", automation_uuid, slot.isoformat())
         pending.finish("failed", reason="internal error", error=f"{type(exc).__name__}: {exc}")
