@@ -74,7 +74,7 @@ def list_runs(session: Session, automation: Automation, limit: int, status: str 
     """The automation's newest runs, through the API's own listing."""
     page, _ = run_service.list_runs(session, automation.connection.uuid, automation.uuid,
                                     PageRequest(limit=limit), status=status)
-    return page.items
+    return list(page.items)
 
 
 def trigger(session: Session, automation: Automation, redis_url: str) -> Run:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import redis
 from sqlalchemy.orm import Session
 
@@ -9,7 +11,8 @@ from api.deps import notify_beat
 
 V3 = "/api/v3"
 V2 = "/api/v2"
-ERRORS = {
+# FastAPI's `responses` type; a dict literal would be inferred as dict[int, dict[str, str]] (invariant).
+ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"description": "missing or invalid bearer token"},
     404: {"description": "unknown UUID"},
     422: {"description": "invalid request; every bad field is named"},

@@ -13,6 +13,7 @@ from api.fields import storable_text
 from models.errors import DefinitionError
 
 T = TypeVar("T")
+T_co = TypeVar("T_co", covariant=True)
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 500
@@ -29,10 +30,11 @@ class PageRequest:
 
 
 @dataclass(frozen=True)
-class Page(Generic[T]):
-    """One page of rows and the total number matching the filters."""
+class Page(Generic[T_co]):
+    """One page of rows and the total number matching the filters (read-only, so covariant:
+    a Page[Run] is a Page[object])."""
 
-    items: list[T]
+    items: Sequence[T_co]
     total: int
     limit: int
     offset: int
@@ -68,7 +70,7 @@ def order_by(spec: str | None, sortable: Mapping[str, InstrumentedAttribute[Any]
     return [*clauses, *default]
 
 
-def paginate(session: Session, stmt: Select[tuple[T]], page: PageRequest,
+def paginate(session: Session, stmt: Select[T], page: PageRequest,
              sortable: Mapping[str, InstrumentedAttribute[Any]], default: Sequence[Any],
              options: Sequence[Any] = ()) -> Page[T]:
     """Run the filtered statement for one page, with the total count of the whole collection."""

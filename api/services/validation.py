@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
@@ -18,7 +18,7 @@ def dotted(loc: Sequence[Any]) -> str:
     return ".".join(str(part) for part in loc)
 
 
-def pydantic_errors(errors: Iterable[dict[str, Any]], strip: tuple[str, ...] = ()) -> list[FieldError]:
+def pydantic_errors(errors: Iterable[Mapping[str, Any]], strip: tuple[str, ...] = ()) -> list[FieldError]:
     """FieldErrors from pydantic's error list; `strip` drops location roots such as "body"."""
     out: list[FieldError] = []
     for error in errors:
