@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import time
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 import redis
 from celery import Celery
@@ -79,7 +79,7 @@ class Beat:
         self.read_at = time.monotonic()
         return 0.0 if more else self._sleep_s(now_utc())
 
-    def _lead(self) -> bytes | None | bool:
+    def _lead(self) -> bytes | None | Literal[False]:
         """Extend (or try to take) the lock; the schedule generation, or False while standing by."""
         if not self.lock.held:
             if not self.lock.acquire():
@@ -164,6 +164,8 @@ def make_beat(app: Celery, settings: Settings | None = None, publish_mode: str =
 
 class DatabaseScheduler(Scheduler):
     """Celery's scheduler interface over Beat: tick ≤ beat_tick_s, no schedule file, no in-memory entries."""
+
+    max_interval: float  # Scheduler sets it (untyped); we cap it at beat_tick_s in __init__
 
     def __init__(self, app: Celery, *args: Any, **kwargs: Any) -> None:
         self.beat: Beat | None = None

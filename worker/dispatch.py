@@ -8,11 +8,12 @@ harmless, the run's unique (automation, scheduled_for) makes the second delivery
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Connection, Engine, Insert, Row, bindparam, exists, func, insert, select, update
+from sqlalchemy import Connection, Engine, Insert, Row, Table, bindparam, exists, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from models.automation import ACTIVE, Automation
@@ -24,8 +25,9 @@ from worker.publish import Publisher, RunCall
 
 log = logging.getLogger(__name__)
 
-AUTOMATIONS = Automation.__table__
-RUNS = Run.__table__
+# DeclarativeBase types __table__ as FromClause (it may be any selectable); these are plain Tables.
+AUTOMATIONS = cast(Table, Automation.__table__)
+RUNS = cast(Table, Run.__table__)
 DUE_COLUMNS = ("id", "uuid", "status", "schedule", "jitter_s", "check_on_minutes", "next_run_at")
 MAX_MISSED_ROWS = 100  # `missed` runs recorded per automation per tick
 
@@ -109,7 +111,7 @@ class Dispatcher:
                  .order_by(c.next_run_at).limit(self.batch_size))
         return query.with_for_update(skip_locked=True) if self.skip_locked else query
 
-    def _dispatch_rows(self, conn: Connection, rows: list[Row[Any]], now: datetime) -> BatchResult:
+    def _dispatch_rows(self, conn: Connection, rows: Sequence[Row[Any]], now: datetime) -> BatchResult:
         """Plan every row, write the run rows and the advance, then publish (the commit follows)."""
         outcomes = [self._outcome(row, now) for row in rows]
         run_rows = [r for o in outcomes for r in _run_rows(o, now)]
