@@ -45,24 +45,45 @@ class RunState:
     duration_ms: int | None
     error: str | None
     started_at: datetime | None = None
+    trigger: str | None = None
 
     #: The run columns a RunState is made of (what the lean writes return).
     COLUMNS: ClassVar[tuple[str, ...]] = (
         "id", "uuid", "scheduled_for", "status", "reason", "attempts", "chain_depth", "parent_run_uuid",
         "plan", "batches_sent", "records_fetched", "records_matched", "records_sent", "duration_ms", "error",
-        "started_at")
+        "started_at", "trigger")
 
     @classmethod
     def of(cls, run: Any) -> RunState:
         """Copy the values of a Run object or of a row with the COLUMNS."""
         return cls(run.id, run.uuid, run.scheduled_for, run.status, run.reason, run.attempts, run.chain_depth,
                    run.parent_run_uuid, run.plan, run.batches_sent or 0, run.records_fetched,
-                   run.records_matched, run.records_sent, run.duration_ms, run.error, run.started_at)
+                   run.records_matched, run.records_sent, run.duration_ms, run.error, run.started_at,
+                   run.trigger)
 
     @property
     def finished(self) -> bool:
         """Whether the run reached a final status."""
         return self.status in FINISHED
+
+    def final_reason(self, reason: str | None) -> str | None:
+        """The reason to record at the end: a catch-up run keeps the slots it stands for in front."""
+        return with_coalescing(self.trigger, self.reason, reason)
+
+
+#: How beat's reason on a `catch_up` run begins (worker/catch_up.py): it is kept when the run finishes.
+COALESCED_PREFIX = "catch-up after downtime:"
+
+
+def with_coalescing(trigger: str | None, previous: str | None, reason: str | None) -> str | None:
+    """`<coalescing reason>; <reason>` on a catch-up run, so its outcome does not hide which slots it
+    stands for; any other run's reason is just `reason`."""
+    if trigger != "catch_up" or not previous or not previous.startswith(COALESCED_PREFIX):
+        return reason
+    if reason and reason.startswith(COALESCED_PREFIX):
+        return reason  # already combined
+    coalesced = previous.split("; ", 1)[0]
+    return f"{coalesced}; {reason}" if reason else coalesced
 
 
 def load_automation(db: Session, automation_uuid: str) -> Automation | None:
@@ -176,6 +197,7 @@ def finish(run_id: int, status: str, reason: str | None = None, error: str | Non
 def _finish_row(run: Run, status: str, reason: str | None, error: str | None = None) -> None:
     """Final status, reason, error and timings on the row."""
     now = utcnow()
+    reason = with_coalescing(run.trigger, run.reason, reason)
     run.status, run.reason, run.error, run.finished_at = status, reason, error, now
     started = run.started_at or now
     run.started_at = started
@@ -190,9 +212,11 @@ def advance_watermark(db: Session, automation_id: int, mark: Watermark) -> None:
 
 @once_more_on_disconnect
 def set_reason(run_id: int, reason: str) -> None:
-    """Add a note to a finished run (what happened to its chain)."""
+    """Add a note to a finished run (what happened to its chain); a catch-up run keeps its coalescing."""
     with session_scope() as db:
-        db.execute(update(Run).where(Run.id == run_id).values(reason=reason))
+        run = db.get(Run, run_id)
+        if run is not None:
+            run.reason = with_coalescing(run.trigger, run.reason, reason)
 
 
 def fail_unfinished(automation_uuid: str, slot: datetime, reason: str, error: str) -> None:

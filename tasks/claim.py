@@ -103,6 +103,8 @@ class Claim:
                watermark: Watermark | None = None, sent_add: int = 0, **counts: int) -> RunState:
         """Write the outcome (recording and claiming the run in the same statement if not done yet), and
         the watermark in the same transaction."""
+        known = self.state or self.found
+        reason = known.final_reason(reason) if known is not None else reason
         outcome = _outcome(status, reason, error, self._started(), counts)
         if self.state is not None and watermark is not None and get_engine(None).dialect.name == "postgresql":
             with autocommit_scope() as conn:  # both updates in one statement: one round trip, atomic

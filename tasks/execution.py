@@ -92,4 +92,4 @@ def _chain(ctx: RunContext, state: RunState) -> RunState:
         log.exception("run %s: chain to %r failed", state.uuid, ctx.another_automation)
         reason = f"chain to {ctx.another_automation!r} failed: {type(exc).__name__}"
     bookkeeping.set_reason(state.id, reason)
-    return RunState(**{**state.__dict__, "reason": reason})
+    return RunState(**{**state.__dict__, "reason": state.final_reason(reason)})
