@@ -53,16 +53,37 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.close()
 
 
-@lru_cache(maxsize=4)
 def get_engine(url: str | None = None) -> Engine:
-    """The process's engine for DATABASE_URL (or the given URL)."""
-    return make_engine(url or get_settings().database_url)
+    """The process's engine for DATABASE_URL (or the given URL): one per resolved URL, so `get_engine()`,
+    `get_engine(None)` and `get_engine(<DATABASE_URL>)` share one pool."""
+    return _engine_for(_resolve(url))
 
 
-@lru_cache(maxsize=4)
 def get_sessionmaker(url: str | None = None) -> sessionmaker[Session]:
     """Session factory bound to the process's engine; objects stay readable after commit."""
-    return sessionmaker(bind=get_engine(url), expire_on_commit=False)
+    return _sessionmaker_for(_resolve(url))
+
+
+def _resolve(url: str | None) -> str:
+    """The URL a cache is keyed by: the setting when none is given, in its normalised spelling."""
+    return normalise_url(url or get_settings().database_url)
+
+
+@lru_cache(maxsize=4)
+def _engine_for(url: str) -> Engine:
+    """One engine per resolved URL per process."""
+    return make_engine(url)
+
+
+@lru_cache(maxsize=4)
+def _sessionmaker_for(url: str) -> sessionmaker[Session]:
+    """One session factory per resolved URL, on that URL's engine."""
+    return sessionmaker(bind=_engine_for(url), expire_on_commit=False)
+
+
+# Callers (tests, `make run`) reset the caches through the public names, as when they were lru_caches.
+get_engine.cache_clear = _engine_for.cache_clear  # type: ignore[attr-defined]
+get_sessionmaker.cache_clear = _sessionmaker_for.cache_clear  # type: ignore[attr-defined]
 
 
 @contextmanager
