@@ -109,5 +109,7 @@ def _assert_once(runs: list, server: IntegrationServer) -> None:
         assert all(n == 1 for n in got.values()), f"run {run.uuid}: records applied {dict(got)}"
         if run.status == "succeeded":
             assert sorted(got) == RECORDS, f"run {run.uuid} succeeded but applied {dict(got)}"
-    failed = [(r.uuid, r.reason) for r in runs if r.status == "failed"]
-    assert all(reason for _, reason in failed), f"failed runs without a reason: {failed}"
+    # A cut connection is retried once on a fresh one, then the task itself is retried (1, 2, 4, 8 s: longer
+    # than the cuts last) and resumes from its saved plan: no run ends failed because the database blinked.
+    not_ok = [(r.uuid, r.status, r.reason, r.error) for r in runs if r.status != "succeeded"]
+    assert not not_ok, f"runs that did not succeed: {not_ok}"
