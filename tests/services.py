@@ -66,27 +66,38 @@ def redis_server(tmp_dir: Path) -> Iterator[str]:
 
 @contextmanager
 def _claimed_db(url: str) -> Iterator[str]:
-    """A Redis database index (1-15) no other live test session holds, emptied, released afterwards.
+    """An empty Redis database index (1-15) no other live test session holds, released afterwards.
 
-    Concurrent sessions on one machine would otherwise take each other's task messages off the queue.
+    Concurrent sessions on one machine would otherwise take each other's task messages off the queue; an
+    index that holds keys but no claim belongs to something else (bench/soak.py uses 14, a dev stack
+    0): its workers would take this session's messages, and flushing it would destroy its queue.
     """
     token = f"{os.getpid()}-{uuid.uuid4().hex}"
     for index in [1 + (os.getpid() + i) % 15 for i in range(15)]:
+        if index in RESERVED_DBS:
+            continue
         candidate = make_url_db(url, index)
         client = redis.Redis.from_url(candidate)
-        if client.set(SESSION_CLAIM_KEY, token, nx=True, ex=3 * 3600):
-            client.flushdb()
-            client.set(SESSION_CLAIM_KEY, token, ex=3 * 3600)
-            try:
-                yield candidate
-            finally:
-                if client.get(SESSION_CLAIM_KEY) == token.encode():
-                    client.flushdb()
-            return
-    raise RuntimeError("every Redis database 1-15 is claimed by another test session")
+        if client.dbsize() != 0:
+            continue  # in use: by another test session (its claim key) or by another program
+        if not client.set(SESSION_CLAIM_KEY, token, nx=True, ex=3 * 3600):
+            continue
+        if client.dbsize() != 1:  # something else started writing here meanwhile: leave it alone
+            if client.get(SESSION_CLAIM_KEY) == token.encode():
+                client.delete(SESSION_CLAIM_KEY)
+            continue
+        try:
+            yield candidate
+        finally:
+            if client.get(SESSION_CLAIM_KEY) == token.encode():
+                client.flushdb()
+        return
+    raise RuntimeError("no empty Redis database 1-15 is free (other test sessions or programs use them)")
 
 
 SESSION_CLAIM_KEY = "aw:test-session-claim"
+#: Indexes never claimed: bench/soak.py's (SOAK_REDIS_URL default), which it flushes when it starts.
+RESERVED_DBS = frozenset({14})
 
 
 def make_url_db(url: str, db: int) -> str:
