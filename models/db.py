@@ -81,6 +81,12 @@ def _sessionmaker_for(url: str) -> sessionmaker[Session]:
     return sessionmaker(bind=_engine_for(url), expire_on_commit=False)
 
 
+def clear_caches() -> None:
+    """Forget every cached engine and session factory (the environment's DATABASE_URL changed)."""
+    _engine_for.cache_clear()
+    _sessionmaker_for.cache_clear()
+
+
 # Callers (tests, `make run`) reset the caches through the public names, as when they were lru_caches.
 get_engine.cache_clear = _engine_for.cache_clear  # type: ignore[attr-defined]
 get_sessionmaker.cache_clear = _sessionmaker_for.cache_clear  # type: ignore[attr-defined]

@@ -163,8 +163,7 @@ def _reset_settings() -> None:
     from models import db
 
     get_settings.cache_clear()
-    db.get_engine.cache_clear()
-    db.get_sessionmaker.cache_clear()
+    db.clear_caches()
 
 
 def seed_demo(settings: Settings) -> tuple[str, str]:
