@@ -99,11 +99,10 @@ def record_run(db: Session, automation_id: int, slot: datetime) -> Run:
               "trigger": "schedule", "status": "queued"}
     dialect = db.get_bind().dialect.name
     if dialect in ("postgresql", "sqlite"):
-        if dialect == "postgresql":
-            from sqlalchemy.dialects.postgresql import insert
-        else:
-            from sqlalchemy.dialects.sqlite import insert
-        db.execute(insert(Run).values(**values)
+        from sqlalchemy.dialects import postgresql, sqlite
+
+        insert = postgresql.insert(Run) if dialect == "postgresql" else sqlite.insert(Run)
+        db.execute(insert.values(**values)
                    .on_conflict_do_nothing(index_elements=["automation_id", "scheduled_for"]))
     else:
         _insert_in_savepoint(db, values)

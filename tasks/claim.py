@@ -12,9 +12,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Row, and_, bindparam, exists, func, select, update
+from sqlalchemy import Row, Table, and_, bindparam, exists, func, select, update
 from sqlalchemy.engine import Connection as DBConnection
 from sqlalchemy.orm import Session, joinedload
 
@@ -28,8 +28,9 @@ from tasks.context import RunContext, build_context
 from tasks.resilience import once_more_on_disconnect
 from tasks.selection import Watermark
 
-_RUNS = Run.__table__
-_AUTOMATIONS = Automation.__table__
+# DeclarativeBase types __table__ as FromClause (it may be any selectable); these are plain Tables.
+_RUNS = cast(Table, Run.__table__)
+_AUTOMATIONS = cast(Table, Automation.__table__)
 _STATE = [_RUNS.c[name] for name in RunState.COLUMNS]
 _FINISHED = sorted(FINISHED)
 
@@ -198,13 +199,12 @@ def _outcome(status: str, reason: str | None, error: str | None, started: dateti
 def _insert_if_absent(conn: DBConnection, values: dict[str, Any]) -> Row[Any] | None:
     """Insert the slot's run; None when a row is already there (a concurrent delivery)."""
     name = conn.dialect.name
-    if name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    elif name == "sqlite":
-        from sqlalchemy.dialects.sqlite import insert
-    else:
+    if name not in ("postgresql", "sqlite"):
         return _insert_in_savepoint(conn, values)
-    stmt = (insert(_RUNS).values(**values)
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    insert = postgresql.insert(_RUNS) if name == "postgresql" else sqlite.insert(_RUNS)
+    stmt = (insert.values(**values)
             .on_conflict_do_nothing(index_elements=["automation_id", "scheduled_for"]).returning(*_STATE))
     return conn.execute(stmt).first()
 

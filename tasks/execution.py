@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from typing import TypedDict
 
 from models.errors import TransientIntegrationError
 from models.settings import get_settings
@@ -26,6 +27,13 @@ from tasks.selection import Plan, Record, candidates, make_plan, newest_versions
 log = logging.getLogger(__name__)
 
 
+class Counts(TypedDict):
+    """The record counts every outcome of a run carries (passed to Claim.finish as keywords)."""
+
+    records_fetched: int
+    records_matched: int
+
+
 def perform(ctx: RunContext, claim: Claim, keep_lock: Callable[[], object]) -> RunState:
     """Fetch, plan, claim with the plan, send and record the outcome; integration errors propagate."""
     client = IntegrationClient.for_connection(ctx.connection)
@@ -34,7 +42,7 @@ def perform(ctx: RunContext, claim: Claim, keep_lock: Callable[[], object]) -> R
                                             claim.retried, claim.next_page))
     stored = claim.stored_plan
     plan = Plan.from_dict(stored) if stored else _new_plan(ctx, fetched)
-    counts = {"records_fetched": plan.fetched, "records_matched": plan.matched}
+    counts = Counts(records_fetched=plan.fetched, records_matched=plan.matched)
     if plan.matched < ctx.ignore_threshold:
         reason = f"{plan.matched} matched, fewer than ignore_threshold {ctx.ignore_threshold}"
         return claim.finish("below_threshold", reason=reason, **counts)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 from models.errors import PermanentIntegrationError, TransientIntegrationError
@@ -33,7 +34,7 @@ def fetch_records(client: IntegrationClient, applies_to: str, updated_since: dat
         params = _params(updated_since, cursor, page_size)
         what = f"fetch {applies_to} page {page}"
         body = call_with_retries(
-            lambda p=params, w=what: client.get_json("objects_path", w, p, applies_to=applies_to),
+            partial(client.get_json, "objects_path", what, params, applies_to=applies_to),
             what, on_retry=on_retry)
         page_records, next_cursor = _page(body, what)
         records.extend(page_records)
