@@ -26,7 +26,7 @@ test-faults: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
-	$(BIN)/mypy models api worker
+	$(BIN)/mypy models api worker tasks
 
 bench: $(STAMP)
 	$(BIN)/python bench/bench_criteria.py
