@@ -64,8 +64,7 @@ def _point_at(database_url: str) -> None:
 
     os.environ["DATABASE_URL"] = database_url
     get_settings.cache_clear()
-    db_module.get_engine.cache_clear()
-    db_module.get_sessionmaker.cache_clear()
+    db_module.clear_caches()
 
 
 @contextmanager

@@ -140,8 +140,7 @@ def _fresh_caches() -> None:
     from models.settings import get_settings
 
     get_settings.cache_clear()
-    db_module.get_engine.cache_clear()
-    db_module.get_sessionmaker.cache_clear()
+    db_module.clear_caches()
 
 
 def _setup(n: int, server_url: str) -> list[str]:

@@ -22,8 +22,7 @@ TEST_API_TOKEN = "test-api-token-0123456789"
 
 def _reset_caches() -> None:
     get_settings.cache_clear()
-    db_module.get_engine.cache_clear()
-    db_module.get_sessionmaker.cache_clear()
+    db_module.clear_caches()
 
 
 @pytest.fixture(scope="session")
