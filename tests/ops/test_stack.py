@@ -90,6 +90,11 @@ def poll_for(fetch: Callable[[], T | None], timeout_s: float, interval_s: float)
     return None
 
 
+def log_text(info: dict[str, Any]) -> str:
+    """The stack's whole output so far (the banner scrolls out of the tail under load)."""
+    return Path(info["log"]).read_text(errors="replace")
+
+
 def log_tail(info: dict[str, Any]) -> str:
     """The end of the stack's output, for failure messages."""
     return Path(info["log"]).read_text(errors="replace")[-4000:]
@@ -125,9 +130,9 @@ def test_make_run_demo_succeeds_and_ctrl_c_stops_everything(stack: dict[str, Any
                          HEALTH_TIMEOUT_S, 0.5)
     assert healthy and proc.poll() is None, log_tail(stack)
     assert get_json(f"{stack['api']}/health") == {"status": "ok", "database": "ok", "redis": "ok"}
-    assert "embedded redis-server" in log_tail(stack) and (stack["var"] / "automation-worker.db").exists()
+    assert "embedded redis-server" in log_text(stack) and (stack["var"] / "automation-worker.db").exists()
     token = (stack["var"] / "dev-api-token").read_text().strip()
-    assert token in log_tail(stack)
+    assert token in log_text(stack), log_tail(stack)
     url = demo_runs_url(stack, token)
     run = poll_for(lambda: succeeded_run(url, token), RUN_TIMEOUT_S, 2.0)
     assert run is not None, log_tail(stack)
