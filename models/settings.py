@@ -43,6 +43,7 @@ class Settings(BaseSettings):
     http_read_timeout_s: Annotated[float, Field(gt=0)] = 30.0
     max_chain_depth: Annotated[int, Field(ge=0)] = 10
     visibility_timeout_s: Annotated[int, Field(ge=1)] = 7200
+    result_expires_s: Annotated[int, Field(ge=60)] = 86400
     sandbox_url: str = "http://127.0.0.1:8000/sandbox"
 
     # `automation-worker run` (make run): where its SQLite file, dev token and embedded Redis live
