@@ -130,7 +130,9 @@ def test_make_run_demo_succeeds_and_ctrl_c_stops_everything(stack: dict[str, Any
                          HEALTH_TIMEOUT_S, 0.5)
     assert healthy and proc.poll() is None, log_tail(stack)
     assert get_json(f"{stack['api']}/health") == {"status": "ok", "database": "ok", "redis": "ok"}
-    assert "embedded redis-server" in log_text(stack) and (stack["var"] / "automation-worker.db").exists()
+    # The stack prints its banner once it has seen /health itself: wait for it (bounded), don't race it.
+    assert wait_until(lambda: "embedded redis-server" in log_text(stack), 30, 0.5), log_tail(stack)
+    assert (stack["var"] / "automation-worker.db").exists()
     token = (stack["var"] / "dev-api-token").read_text().strip()
     assert token in log_text(stack), log_tail(stack)
     url = demo_runs_url(stack, token)
