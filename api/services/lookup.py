@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid as uuid_lib
+from typing import TypeVar
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -12,6 +13,9 @@ from models.connection import Connection
 from models.errors import NotFoundError
 from models.partner_function import PartnerFunction
 from models.run import Run
+
+#: The rows that live under a connection and are looked up by UUID there.
+Child = TypeVar("Child", PartnerFunction, Automation)
 
 
 def is_uuid(value: str) -> bool:
@@ -34,29 +38,26 @@ def get_connection(session: Session, connection_uuid: str) -> Connection:
 
 def get_partner_function(session: Session, connection: Connection, pf_uuid: str) -> PartnerFunction:
     """A partner function of this connection, or 404 naming partner_function_uuid."""
-    row = None
-    if is_uuid(pf_uuid):
-        row = session.scalar(
-            select(PartnerFunction).where(
-                PartnerFunction.connection_id == connection.id, PartnerFunction.uuid == pf_uuid.lower()
-            )
-        )
-    if row is None:
-        raise NotFoundError("partner_function_uuid", f"no partner function {pf_uuid} on this connection")
-    return row
+    field, noun = "partner_function_uuid", "partner function"
+    return _child_of(session, PartnerFunction, connection, pf_uuid, field, noun)
 
 
 def get_automation(session: Session, connection: Connection, automation_uuid: str) -> Automation:
     """An automation of this connection, or 404 naming automation_uuid."""
+    return _child_of(session, Automation, connection, automation_uuid, "automation_uuid", "automation")
+
+
+def _child_of(
+    session: Session, model: type[Child], connection: Connection, uuid: str, field: str, noun: str
+) -> Child:
+    """The row of `model` with this UUID under the connection, or 404 naming `field`."""
     row = None
-    if is_uuid(automation_uuid):
+    if is_uuid(uuid):
         row = session.scalar(
-            select(Automation).where(
-                Automation.connection_id == connection.id, Automation.uuid == automation_uuid.lower()
-            )
+            select(model).where(model.connection_id == connection.id, model.uuid == uuid.lower())
         )
     if row is None:
-        raise NotFoundError("automation_uuid", f"no automation {automation_uuid} on this connection")
+        raise NotFoundError(field, f"no {noun} {uuid} on this connection")
     return row
 
 
