@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cache
 from typing import Any, cast
 
 from sqlalchemy import Row, Table, and_, bindparam, exists, func, select, update
@@ -46,12 +47,8 @@ class Found:
 @once_more_on_disconnect
 def look_up(automation_uuid: str, slot: datetime) -> Found:
     """The automation, its connection and partner function, and the slot's run: one read-only query."""
-    stmt = (select(Automation, Run)
-            .outerjoin(Run, and_(Run.automation_id == Automation.id, Run.scheduled_for == slot))
-            .where(Automation.uuid == automation_uuid)
-            .options(joinedload(Automation.connection), joinedload(Automation.partner_function)))
     with autocommit_scope() as conn, Session(bind=conn, expire_on_commit=False) as db:  # one round trip
-        row = db.execute(stmt).first()
+        row = db.execute(_look_up_statement(), {"b_uuid": automation_uuid, "b_slot": slot}).first()
         if row is None:
             return Found(None, None)
         auto, run = row
@@ -109,8 +106,9 @@ class Claim:
         outcome = _outcome(status, reason, error, self._started(), counts)
         if self.state is not None and watermark is not None and get_engine(None).dialect.name == "postgresql":
             with autocommit_scope() as conn:  # both updates in one statement: one round trip, atomic
-                stmt = _finish_with_watermark(self.state.id, outcome, sent_add, self.automation_id, watermark)
-                row = conn.execute(stmt).first()
+                stmt, params = _finish_with_watermark(self.state.id, outcome, sent_add, self.automation_id,
+                                                      watermark)
+                row = conn.execute(stmt, params).first()
         else:
             row = self._write_outcome(outcome, sent_add, watermark)
         if row is not None:
@@ -129,7 +127,7 @@ class Claim:
             if self.state is None:
                 row = self._record(conn, outcome)
             else:
-                row = conn.execute(_finish_statement(self.state.id, outcome, sent_add)).first()
+                row = conn.execute(*_finish_statement(self.state.id, outcome, sent_add)).first()
             if row is not None and watermark is not None:
                 advance_watermark(conn, self.automation_id, watermark)
         return row
@@ -181,6 +179,16 @@ def _claim_statement() -> Any:
 _CLAIM = _claim_statement()
 
 
+@cache
+def _look_up_statement() -> Any:
+    """The automation (by :b_uuid) with its connection and partner function, and its run of :b_slot."""
+    slot = bindparam("b_slot", type_=_RUNS.c.scheduled_for.type)
+    return (select(Automation, Run)
+            .outerjoin(Run, and_(Run.automation_id == Automation.id, Run.scheduled_for == slot))
+            .where(Automation.uuid == bindparam("b_uuid"))
+            .options(joinedload(Automation.connection), joinedload(Automation.partner_function)))
+
+
 def _plan_values(plan: dict[str, Any] | None) -> dict[str, Any]:
     """The columns a saved plan sets."""
     if plan is None:
@@ -201,12 +209,17 @@ def _insert_if_absent(conn: DBConnection, values: dict[str, Any]) -> Row[Any] | 
     name = conn.dialect.name
     if name not in ("postgresql", "sqlite"):
         return _insert_in_savepoint(conn, values)
+    return conn.execute(_insert_statement(name), values).first()
+
+
+@cache
+def _insert_statement(dialect: str) -> Any:
+    """INSERT ... ON CONFLICT (automation_id, scheduled_for) DO NOTHING RETURNING the state; the columns
+    come from the parameters (built once: building a statement costs more than executing a cached one)."""
     from sqlalchemy.dialects import postgresql, sqlite
 
-    insert = postgresql.insert(_RUNS) if name == "postgresql" else sqlite.insert(_RUNS)
-    stmt = (insert.values(**values)
-            .on_conflict_do_nothing(index_elements=["automation_id", "scheduled_for"]).returning(*_STATE))
-    return conn.execute(stmt).first()
+    insert = postgresql.insert(_RUNS) if dialect == "postgresql" else sqlite.insert(_RUNS)
+    return insert.on_conflict_do_nothing(index_elements=["automation_id", "scheduled_for"]).returning(*_STATE)
 
 
 def _insert_in_savepoint(conn: DBConnection, values: dict[str, Any]) -> Row[Any] | None:
@@ -228,21 +241,44 @@ def _save_plan(conn: DBConnection, run_id: int, plan: dict[str, Any]) -> RunStat
     return RunState.of(row)
 
 
-def _finish_statement(run_id: int, outcome: dict[str, Any], sent_add: int) -> Any:
-    """UPDATE the claimed run to its outcome while it is not finished, RETURNING its state."""
-    values = {**outcome, "records_sent": _RUNS.c.records_sent + sent_add} if sent_add else outcome
-    return (update(_RUNS).where(_RUNS.c.id == run_id, _RUNS.c.status.not_in(_FINISHED)).values(**values)
-            .returning(*_STATE))
+def _finish_statement(run_id: int, outcome: dict[str, Any], sent_add: int) -> tuple[Any, dict[str, Any]]:
+    """UPDATE the claimed run to its outcome while it is not finished, RETURNING its state; with its
+    parameters."""
+    return _finish_update(tuple(outcome)), _finish_params(run_id, outcome, sent_add)
 
 
 def _finish_with_watermark(run_id: int, outcome: dict[str, Any], sent_add: int, automation_id: int,
-                           mark: Watermark) -> Any:
+                           mark: Watermark) -> tuple[Any, dict[str, Any]]:
     """PostgreSQL: the outcome and, only if the run was updated, the watermark, in one statement
     (`WITH finished AS (UPDATE runs ... RETURNING ...), mark AS (UPDATE automations ...) SELECT ...`)."""
-    finished = _finish_statement(run_id, outcome, sent_add).cte("finished")
+    params = {**_finish_params(run_id, outcome, sent_add), "b_automation_id": automation_id,
+              "b_watermark_at": mark.at, "b_watermark_ids": sorted(mark.ids)}
+    return _finish_and_mark(tuple(outcome)), params
+
+
+def _finish_params(run_id: int, outcome: dict[str, Any], sent_add: int) -> dict[str, Any]:
+    """The bound values of a finishing update."""
+    return {"b_run_id": run_id, "b_sent_add": sent_add, **{f"b_{k}": v for k, v in outcome.items()}}
+
+
+@cache
+def _finish_update(columns: tuple[str, ...]) -> Any:
+    """The finishing UPDATE for an outcome setting `columns` (records_sent grows by :b_sent_add); built
+    once per shape of outcome."""
+    values: dict[str, Any] = {name: bindparam(f"b_{name}", type_=_RUNS.c[name].type) for name in columns}
+    values["records_sent"] = _RUNS.c.records_sent + bindparam("b_sent_add")
+    return (update(_RUNS).where(_RUNS.c.id == bindparam("b_run_id"), _RUNS.c.status.not_in(_FINISHED))
+            .values(**values).returning(*_STATE))
+
+
+@cache
+def _finish_and_mark(columns: tuple[str, ...]) -> Any:
+    """The finishing UPDATE with the watermark's UPDATE in one statement, built once per shape."""
+    finished = _finish_update(columns).cte("finished")
     moved = (update(_AUTOMATIONS)
-             .where(_AUTOMATIONS.c.id == automation_id, exists(select(finished.c.id)))
-             .values(watermark_at=mark.at, watermark_ids=sorted(mark.ids),
+             .where(_AUTOMATIONS.c.id == bindparam("b_automation_id"), exists(select(finished.c.id)))
+             .values(watermark_at=bindparam("b_watermark_at", type_=_AUTOMATIONS.c.watermark_at.type),
+                     watermark_ids=bindparam("b_watermark_ids", type_=_AUTOMATIONS.c.watermark_ids.type),
                      updated_at=_AUTOMATIONS.c.updated_at)
              .cte("mark"))
     return select(*finished.c).add_cte(moved)

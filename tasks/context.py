@@ -28,7 +28,6 @@ class RunContext:
 
     automation_id: int
     automation_uuid: str
-    automation_updated_at: datetime
     connection_id: int
     applies_to: str
     applies_to_function: str
@@ -50,7 +49,7 @@ def build_context(auto: Automation) -> RunContext:
     """Snapshot the automation and what it depends on (loaded in the caller's session)."""
     pf = auto.partner_function
     return RunContext(
-        automation_id=auto.id, automation_uuid=auto.uuid, automation_updated_at=auto.updated_at,
+        automation_id=auto.id, automation_uuid=auto.uuid,
         connection_id=auto.connection_id, applies_to=auto.applies_to,
         applies_to_function=auto.applies_to_function or "all",
         since_last_look_up=bool(auto.since_last_look_up),

@@ -60,8 +60,7 @@ def perform(ctx: RunContext, claim: Claim, keep_lock: Callable[[], object]) -> R
 def _new_plan(ctx: RunContext, fetched: list[Record]) -> Plan:
     """Select and match the fetched records with the automation's compiled criteria."""
     looked_at = candidates(fetched, ctx.since, ctx.since_last_look_up, ctx.applies_to_function)
-    predicate = predicate_for(ctx.automation_uuid, ctx.automation_updated_at, ctx.additional_criteria,
-                              ctx.criteria)
+    predicate = predicate_for(ctx.additional_criteria, ctx.criteria)
     return make_plan(fetched, looked_at, predicate, ctx.since, get_settings().invoke_batch_size)
 
 

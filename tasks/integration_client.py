@@ -11,7 +11,7 @@ import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import requests
 
@@ -34,10 +34,36 @@ _sessions: OrderedDict[str, requests.Session] = OrderedDict()
 _sessions_lock = threading.Lock()
 
 
+class EnvironmentOnceSession(requests.Session):
+    """A Session that reads the environment (proxies, NO_PROXY, REQUESTS_CA_BUNDLE) once per host.
+
+    requests re-reads it on every request: it walks all of os.environ twice, about a third of a
+    millisecond of CPU per call, which was a tenth of a run's CPU. Same settings, read once per host;
+    a request that passes its own proxies / verify / cert / stream takes the ordinary path.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._environment: dict[tuple[str, str], dict[str, Any]] = {}
+
+    def merge_environment_settings(self, url: Any, proxies: Any, stream: Any, verify: Any,
+                                   cert: Any) -> dict[str, Any]:
+        """requests' own merge, remembered per (scheme, host) while nothing per-request is given."""
+        if proxies or stream is not None or verify is not None or cert is not None or not self.trust_env:
+            return super().merge_environment_settings(url, proxies, stream, verify, cert)
+        parts = urlsplit(url)
+        key = (parts.scheme, parts.netloc)
+        merged = self._environment.get(key)
+        if merged is None:
+            merged = super().merge_environment_settings(url, proxies, stream, verify, cert)
+            self._environment[key] = merged
+        return {**merged, "proxies": dict(merged["proxies"])}
+
+
 def session_for(connection_uuid: str) -> requests.Session:
     """The connection's keep-alive session, shared by the runs of this process (bounded LRU)."""
     with _sessions_lock:
-        session = _sessions.pop(connection_uuid, None) or requests.Session()
+        session = _sessions.pop(connection_uuid, None) or EnvironmentOnceSession()
         _sessions[connection_uuid] = session
         while len(_sessions) > _MAX_SESSIONS:
             _sessions.popitem(last=False)[1].close()

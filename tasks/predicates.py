@@ -1,30 +1,38 @@
-"""Compiled criteria, cached per (automation, definition version) in the worker process.
+"""Compiled criteria, cached by their content in the worker process.
 
-Criteria are parsed and compiled once per definition; every run of an unchanged automation reuses the
-predicate, so evaluation is the only per-record cost.
+Criteria are parsed and compiled once per distinct definition; every run reuses the predicate, so
+evaluation is the only per-record cost. The key is the criteria themselves (canonical JSON), not the
+automation: 10,000 automations made from one template share one entry, an edited definition gets its
+own, and a worker's memory stops growing once it has seen each distinct definition.
 """
 
 from __future__ import annotations
 
+import json
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
-from datetime import datetime
 from typing import Any
 
 from models.criteria import parse_criteria
 
 Predicate = Callable[[Mapping[str, Any]], bool]
 _MAX_ENTRIES = 4096
-_cache: OrderedDict[tuple[str, datetime, bool], Predicate] = OrderedDict()
+_cache: OrderedDict[str, Predicate] = OrderedDict()
 _lock = threading.Lock()
+_ALL_RECORDS = ""  # the key of criteria switched off: every record matches whatever is stored
 
 
-def predicate_for(
-    automation_uuid: str, updated_at: datetime, enabled: bool, criteria: list[Any]
-) -> Predicate:
-    """The automation's compiled predicate; a changed definition (new updated_at) compiles anew."""
-    key = (automation_uuid, updated_at, enabled)
+def criteria_key(enabled: bool, criteria: list[Any]) -> str:
+    """The cache key: canonical JSON of the criteria when they are on, one shared key when off."""
+    if not enabled:
+        return _ALL_RECORDS
+    return json.dumps(criteria, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+
+
+def predicate_for(enabled: bool, criteria: list[Any]) -> Predicate:
+    """The compiled predicate of these criteria; invalid criteria raise DefinitionError (not cached)."""
+    key = criteria_key(enabled, criteria)
     with _lock:
         cached = _cache.get(key)
         if cached is not None:
@@ -39,5 +47,11 @@ def predicate_for(
 
 
 def cache_size() -> int:
-    """How many predicates are cached (for tests)."""
+    """How many predicates are cached (for tests and the soak)."""
     return len(_cache)
+
+
+def clear_cache() -> None:
+    """Forget every compiled predicate (tests)."""
+    with _lock:
+        _cache.clear()
