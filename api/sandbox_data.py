@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
 SEED = "sandbox-v1"
@@ -45,19 +46,32 @@ def records(applies_to: str, now: datetime) -> list[dict[str, Any]]:
 
 def _record(applies_to: str, born: int, now: datetime) -> dict[str, Any] | None:
     """The record born in minute `born`, in its newest version not after `now` (None: not born yet)."""
-    rid = f"{applies_to[:3].upper()}-{born}"
-    created = _at(born, rid)
+    rid, created, period = _birth(applies_to, born)
     if created > now:
         return None
-    period = 60 + _h("p", rid) % 180
     version = (_minute(now) - born) // period
-    updated = _at(born + version * period, (rid, version)) if version else created
+    updated, record = _version(applies_to, born, version)
     if updated > now:  # this minute's update is still to come: the previous version
-        version -= 1
-        updated = _at(born + version * period, (rid, version)) if version else created
+        updated, record = _version(applies_to, born, version - 1)
+    return record
+
+
+@lru_cache(maxsize=8 * WINDOW_MIN)
+def _birth(applies_to: str, born: int) -> tuple[str, datetime, int]:
+    """A record's id, creation time and update period in minutes (fixed for its life)."""
+    rid = f"{applies_to[:3].upper()}-{born}"
+    return rid, _at(born, rid), 60 + _h("p", rid) % 180
+
+
+@lru_cache(maxsize=16 * WINDOW_MIN)
+def _version(applies_to: str, born: int, version: int) -> tuple[datetime, dict[str, Any]]:
+    """One version of a record and the time it was written; generated once per process (the hashes cost
+    ~40 ms a page otherwise). Callers must not modify the record."""
+    rid, created, period = _birth(applies_to, born)
+    updated = _at(born + version * period, (rid, version)) if version else created
     base = {"id": rid, "created_at": created.isoformat(), "updated_at": updated.isoformat()}
     fields = _item(rid, version) if applies_to == "item" else _party(rid, version)
-    return {**base, **fields, "Version": version}
+    return updated, {**base, **fields, "Version": version}
 
 
 def _party(rid: str, version: int) -> dict[str, Any]:

@@ -1,5 +1,6 @@
-"""End-to-end runs/s (record, claim, fetch, match, one HTTP invoke, finish) against a bare Celery task
-doing the same HTTP call, same worker and app settings, measured side by side for each database.
+"""End-to-end runs/s (record, claim, fetch, match, one HTTP invoke, finish) against two bare Celery tasks,
+same worker and app settings, measured side by side for each database: one doing the run's HTTP invoke
+only (the issue's ceiling), one doing both HTTP calls a run makes (GET a page of records, POST them).
 
     .venv/bin/python bench/bench_runs.py [--runs 500] [--repeat 3] [--concurrency 4] [--pool prefork]
                                          [--postgres postgresql+psycopg://postgres@127.0.0.1:5432/test]
@@ -50,11 +51,18 @@ class Sample:
     runs: float
     bare_cpu_ms: float
     runs_cpu_ms: float
+    both: float = float("nan")
+    both_cpu_ms: float = float("nan")
 
     @property
     def ratio(self) -> float:
-        """Runs/s as a share of the bare ceiling of the same repetition."""
+        """Runs/s as a share of the bare ceiling (one POST) of the same repetition."""
         return self.runs / self.bare
+
+    @property
+    def ratio_both(self) -> float:
+        """Runs/s as a share of the two-call ceiling (GET + POST) of the same repetition."""
+        return self.runs / self.both
 
 
 def _point_at(database_url: str) -> None:
@@ -161,6 +169,20 @@ def bench_bare(n: int, server: IntegrationServer, tag: str) -> float:
     return n / (time.perf_counter() - start)
 
 
+def bench_both(n: int, server: IntegrationServer, tag: str) -> float:
+    """Tasks/s of the bare task making a run's two calls: GET the records page, POST them."""
+    from worker.celery_app import app
+
+    fetch = f"{server.url}/objects/supplier"
+    invoke = f"{server.url}/partner-functions/bare/invoke"
+    before = len(server.state.applied)
+    start = time.perf_counter()
+    for i in range(n):
+        app.send_task("bench.bare_fetch_invoke", args=[fetch, invoke, f"{tag}-{i}"])
+    _wait(lambda: len(server.state.applied) - before, n, 300)
+    return n / (time.perf_counter() - start)
+
+
 def measure_database(kind: str, args: argparse.Namespace, tmp: Path, redis_url: str,
                      out: Callable[[str], None]) -> list[Sample]:
     """Every repetition on one database, with one worker started for it."""
@@ -183,12 +205,17 @@ def measure_database(kind: str, args: argparse.Namespace, tmp: Path, redis_url: 
                 cpu1 = worker_cpu_s(worker.pid)
                 runs = bench_runs(uuids, server, base_slot + timedelta(minutes=rep))
                 cpu2 = worker_cpu_s(worker.pid)
-                sample = Sample(kind, rep, bare, runs, (cpu1 - cpu0) * 1000 / args.runs,
-                                (cpu2 - cpu1) * 1000 / args.runs)
+                both = bench_both(args.runs, server, f"{kind}-both-{rep}")
+                cpu3 = worker_cpu_s(worker.pid)
+                per = 1000 / args.runs
+                sample = Sample(kind, rep, bare, runs, (cpu1 - cpu0) * per, (cpu2 - cpu1) * per,
+                                both, (cpu3 - cpu2) * per)
                 samples.append(sample)
                 out(json.dumps({"db": kind, "repeat": rep, "bare_per_s": round(bare, 1),
-                                "runs_per_s": round(runs, 1), "ratio": round(sample.ratio, 3),
+                                "both_per_s": round(both, 1), "runs_per_s": round(runs, 1),
+                                "ratio": round(sample.ratio, 3), "ratio_both": round(sample.ratio_both, 3),
                                 "worker_cpu_ms_per_bare": round(sample.bare_cpu_ms, 2),
+                                "worker_cpu_ms_per_both": round(sample.both_cpu_ms, 2),
                                 "worker_cpu_ms_per_run": round(sample.runs_cpu_ms, 2),
                                 "load_avg_1m": round(os.getloadavg()[0], 2)}))
         finally:
@@ -202,14 +229,18 @@ def measure_database(kind: str, args: argparse.Namespace, tmp: Path, redis_url: 
 
 def summary(samples: list[Sample], args: argparse.Namespace) -> list[str]:
     """The table: per database, the medians with their spread (min-max) over the repetitions."""
-    lines = ["| store | bare task, one HTTP POST (/s) | run, one invoke (/s) | ratio "
-             "| worker CPU per bare task / per run (ms) |", "|---|---:|---:|---:|---:|"]
+    lines = ["| store | bare task, POST (/s) | bare task, GET + POST (/s) | run, one invoke (/s) "
+             "| run / POST | run / GET + POST | worker CPU per POST / GET + POST / run (ms) |",
+             "|---|---:|---:|---:|---:|---:|---:|"]
     for kind in dict.fromkeys(s.db for s in samples):
         mine = [s for s in samples if s.db == kind]
         lines.append(f"| {kind} | {_spread([s.bare for s in mine], '{:,.0f}')} | "
+                     f"{_spread([s.both for s in mine], '{:,.0f}')} | "
                      f"{_spread([s.runs for s in mine], '{:,.0f}')} | "
                      f"{_spread([s.ratio * 100 for s in mine], '{:.0f}')} % | "
+                     f"{_spread([s.ratio_both * 100 for s in mine], '{:.0f}')} % | "
                      f"{statistics.median(s.bare_cpu_ms for s in mine):.1f} / "
+                     f"{statistics.median(s.both_cpu_ms for s in mine):.1f} / "
                      f"{statistics.median(s.runs_cpu_ms for s in mine):.1f} |")
     lines.append(f"({args.runs} each, median of {args.repeat} (min-max), {args.pool} pool, "
                  f"concurrency {args.concurrency})")

@@ -38,7 +38,9 @@ def make_app(settings: Settings | None = None) -> Celery:
         worker_prefetch_multiplier=1,
         task_send_sent_event=True,
         worker_send_task_events=True,
-        task_track_started=True,
+        # No STARTED state in the result backend: Flower shows it from the task-started event and the run
+        # row says `running`; storing it cost every task one more Redis transaction.
+        task_track_started=False,
         task_default_queue=keys.RUN_QUEUE,
         result_expires=s.result_expires_s,  # the run row is the record; Flower reads events
         broker_transport_options=broker_transport_options(s),
