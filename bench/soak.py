@@ -155,8 +155,7 @@ def point_at(env: dict[str, str]) -> None:
 
     os.environ.update(env)
     get_settings.cache_clear()
-    db.get_engine.cache_clear()
-    db.get_sessionmaker.cache_clear()
+    db.clear_caches()
 
 
 # --- seeding ------------------------------------------------------------------------------------------

@@ -87,11 +87,6 @@ def clear_caches() -> None:
     _sessionmaker_for.cache_clear()
 
 
-# Callers (tests, `make run`) reset the caches through the public names, as when they were lru_caches.
-get_engine.cache_clear = _engine_for.cache_clear  # type: ignore[attr-defined]
-get_sessionmaker.cache_clear = _sessionmaker_for.cache_clear  # type: ignore[attr-defined]
-
-
 @contextmanager
 def connection_scope(url: str | None = None) -> Iterator[Connection]:
     """One Core transaction on the sessions' engine, for hot paths that need no ORM unit of work."""
