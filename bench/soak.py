@@ -426,7 +426,7 @@ def rss_lines(rows: list[dict[str, Any]], names: list[str]) -> list[str]:
                    + f"   slope {fmt(slope(warm))} MB/h (n {len(warm)})")
     cpu = ", ".join(f"{n} {mean([r[f'cpu_{n}_pct'] for r in rows[1:]]):.0f}%" for n in names)
     out += [f"mean CPU (% of one core): {cpu}",
-            f"Redis db keys at end {rows[-1]['redis_keys']} (task results, 7-day expiry); "
+            f"Redis db keys at end {rows[-1]['redis_keys']} (task results, kept RESULT_EXPIRES_S); "
             f"queue max {max(r['queue'] for r in rows)}", ""]
     return out
 
