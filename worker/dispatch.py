@@ -11,6 +11,7 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import cache
 from typing import Any, cast
 
 from sqlalchemy import Connection, Engine, Insert, Row, Table, bindparam, exists, func, insert, select, update
@@ -170,8 +171,10 @@ def _insert_ignoring_duplicates(conn: Connection) -> Insert:
     return insert(RUNS).prefix_with("IGNORE")  # MySQL/MariaDB spelling
 
 
+@cache
 def _advance(dialect: str) -> Any:
-    """The guarded advance: only if the automation is still ACTIVE and its next_run_at is what we read.
+    """The guarded advance: only if the automation is still ACTIVE and its next_run_at is what we read
+    (built once per dialect, not once per batch).
 
     On SQLite the guard compares instants (julianday), not text, so a row whose datetime was written in
     another text form (by hand, without fractional seconds) still advances instead of being re-sent
