@@ -11,6 +11,7 @@ from celery import Celery
 import models.tables  # noqa: F401  (every mapper registered before a task or beat touches the ORM)
 from models import keys
 from models.settings import Settings, get_settings
+from worker import redis_transport
 
 
 def broker_transport_options(s: Settings) -> dict[str, int]:
@@ -44,6 +45,7 @@ def make_app(settings: Settings | None = None) -> Celery:
         task_default_queue=keys.RUN_QUEUE,
         result_expires=s.result_expires_s,  # the run row is the record; Flower reads events
         broker_transport_options=broker_transport_options(s),
+        broker_transport=redis_transport.transport_for(s.redis_url),
         result_backend_transport_options={"visibility_timeout": s.visibility_timeout_s},
         broker_connection_retry_on_startup=True,
         beat_scheduler="worker.beat:DatabaseScheduler",
