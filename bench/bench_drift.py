@@ -44,6 +44,7 @@ from sqlalchemy import text, update
 
 DB_NAME = "aw_bench_drift"
 QUEUE = "automations"
+UNACKED = "unacked"  # kombu's Redis transport: messages delivered to a worker and not yet acknowledged
 PROBE_KEY = "aw:test:beat-probe"  # tests.engine.beat_probe.PROBE_KEY
 GENERATION_KEY = "aw:schedule:generation"  # models.keys.SCHEDULE_GENERATION
 PHASES = 60  # one phase per second of a 1-minute schedule
@@ -281,9 +282,11 @@ def _slot_record(record: dict[str, Any]) -> tuple[str, float, float] | None:
 
 
 def queued_slots(client: redis.Redis) -> set[tuple[str, float]]:
-    """(automation, slot) of every message still on the broker queue (not yet taken by a worker)."""
+    """(automation, slot) of every message not started: on the broker queue, or taken by a worker and not
+    acknowledged (kombu's `unacked` hash; a warm shutdown normally puts those back on the queue)."""
     found: set[tuple[str, float]] = set()
-    for raw in client.lrange(QUEUE, 0, -1):
+    held = [json.dumps(json.loads(raw)[0]) for raw in client.hvals(UNACKED)]
+    for raw in [*client.lrange(QUEUE, 0, -1), *held]:
         try:
             body = json.loads(base64.b64decode(json.loads(raw)["body"]))
             found.add((str(body[0][0]), datetime.fromisoformat(str(body[0][1])).timestamp()))
@@ -355,6 +358,8 @@ def run_window(client: redis.Redis, procs: Procs, t0: float, args: argparse.Name
     watch(client, t0 + args.duration + 1.0)  # the last slot's batches commit
     stop(procs.beat)
     drained = drain(client, args.drain_s)
+    for worker in procs.workers:  # a backlog left after the drain stays still while it is counted
+        stop(worker)
     from tests.engine.beat_probe import received
 
     records, queued = received(client), queued_slots(client)
