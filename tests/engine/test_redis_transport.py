@@ -69,3 +69,14 @@ def test_other_broker_schemes_keep_kombus_own_transport() -> None:
     assert redis_transport.transport_for("redis://127.0.0.1:6379/0") == redis_transport.TRANSPORT
     assert redis_transport.transport_for("sentinel://127.0.0.1:26379") is None
     assert make_app(Settings(redis_url="memory://")).conf.broker_transport is None
+
+
+def test_replies_are_parsed_by_hiredis(redis_url: str) -> None:
+    client = redis.Redis.from_url(redis_url)
+    connection = client.connection_pool.get_connection()
+    try:
+        assert type(connection._parser).__name__ == "_HiredisParser"  # the dependency is installed and used
+        assert client.ping()
+    finally:
+        client.connection_pool.release(connection)
+        client.close()
