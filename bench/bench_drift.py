@@ -285,10 +285,11 @@ def queued_slots(client: redis.Redis) -> set[tuple[str, float]]:
     """(automation, slot) of every message not started: on the broker queue, or taken by a worker and not
     acknowledged (kombu's `unacked` hash; a warm shutdown normally puts those back on the queue)."""
     found: set[tuple[str, float]] = set()
-    held = [json.dumps(json.loads(raw)[0]) for raw in client.hvals(UNACKED)]
-    for raw in [*client.lrange(QUEUE, 0, -1), *held]:
+    messages = [json.loads(raw) for raw in client.lrange(QUEUE, 0, -1)]
+    messages += [json.loads(raw)[0] for raw in client.hvals(UNACKED)]  # [message, exchange, routing key]
+    for message in messages:
         try:
-            body = json.loads(base64.b64decode(json.loads(raw)["body"]))
+            body = json.loads(base64.b64decode(message["body"]))
             found.add((str(body[0][0]), datetime.fromisoformat(str(body[0][1])).timestamp()))
         except (KeyError, IndexError, ValueError, TypeError):
             continue
