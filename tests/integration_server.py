@@ -19,13 +19,17 @@ from urllib.parse import parse_qs, urlsplit
 
 @dataclass
 class Failure:
-    """One planned failure: an HTTP status (with Retry-After), a stall longer than the timeout, bad JSON."""
+    """One planned failure: an HTTP status (with Retry-After), a stall longer than the timeout, bad JSON,
+    or an error that echoes the request (`echo`: its body, form and Authorization header, as careless
+    providers do) with `error` as the OAuth error code."""
 
-    kind: str  # "status" | "timeout" | "malformed"
+    kind: str  # "status" | "timeout" | "malformed" | "echo"
     status: int = 500
     retry_after: str | None = None
     stall_s: float = 2.0
     skip: int = 0  # let this many calls through first
+    error: str | None = None  # "echo": the body's OAuth `error` code (default "invalid_client")
+    text: bool = False  # "echo": a text/plain body instead of JSON
 
 
 @dataclass
@@ -49,7 +53,12 @@ class ServerState:
     failures: dict[str, list[Failure]] = field(default_factory=dict)  # "objects" | "invoke" | "token"
     access_tokens: set[str] | None = None  # None: any token accepted
     refresh_token: str | None = None
-    refreshes: int = 0
+    refreshes: int = 0  # token requests received (refused ones included)
+    refresh_successes: int = 0  # token requests that rotated the tokens
+    refresh_tokens_used: list[str] = field(default_factory=list)  # the refresh_token of every token request
+    token_delay_s: float = 0.0  # every token request takes this long (a slow account server)
+    tokens_in_flight: int = 0
+    max_tokens_in_flight: int = 0
     invoke_delay_s: float = 0.0
     invokes_started: int = 0  # counted before the delay: a test can act while a call is in flight
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -88,9 +97,18 @@ class IntegrationServer:
                 Failure(**failure, skip=skip if i == 0 else 0) for i in range(count))
 
     def require_tokens(self, access: set[str] | None, refresh: str | None = None) -> None:
-        """Accept only these access tokens (401 otherwise) and this refresh token at /oauth/token."""
+        """Accept only these access tokens (401 otherwise) and this refresh token at /oauth/token.
+
+        Refresh tokens rotate as real providers' do: a successful refresh replaces both tokens, and a
+        refresh token used before (or never issued) is refused with 400 invalid_grant.
+        """
         with self.state.lock:
             self.state.access_tokens, self.state.refresh_token = access, refresh
+
+    def set_token_delay(self, seconds: float) -> None:
+        """Every later token request answers after `seconds` (checked and rotated after the wait)."""
+        with self.state.lock:
+            self.state.token_delay_s = seconds
 
     def sent_records(self) -> list[dict[str, Any]]:
         """Every record applied by the partner (one invocation per Idempotency-Key), in order."""
@@ -127,7 +145,7 @@ class _Handler(BaseHTTPRequestHandler):
         parts = urlsplit(self.path)
         if not parts.path.startswith("/objects/"):
             return self._reply(404, {"error": "not found"})
-        if self._planned_failure("objects") or not self._authorized():
+        if self._planned_failure("objects", b"") or not self._authorized():
             return None
         query = parse_qs(parts.query)
         with self.state.lock:
@@ -142,7 +160,7 @@ class _Handler(BaseHTTPRequestHandler):
             return self._token(body)
         if not (path.startswith("/partner-functions/") and path.endswith("/invoke")):
             return self._reply(404, {"error": "not found"})
-        if self._planned_failure("invoke") or not self._authorized():
+        if self._planned_failure("invoke", body) or not self._authorized():
             return None
         return self._invoke(json.loads(body or b"{}"))
 
@@ -163,12 +181,21 @@ class _Handler(BaseHTTPRequestHandler):
         self._reply(200, {"status": "duplicate" if duplicate else "accepted"})
 
     def _token(self, raw: bytes) -> None:
-        """grant_type=refresh_token: rotate both tokens, or 400 invalid_grant."""
-        if self._planned_failure("token"):
+        """grant_type=refresh_token: rotate both tokens, or 400 invalid_grant (after `token_delay_s`)."""
+        if self._planned_failure("token", raw):
             return
         form = {k: v[0] for k, v in parse_qs(raw.decode()).items()}
         with self.state.lock:
+            delay = self.state.token_delay_s
+            self.state.tokens_in_flight += 1
+            in_flight = self.state.tokens_in_flight
+            self.state.max_tokens_in_flight = max(self.state.max_tokens_in_flight, in_flight)
+        if delay:
+            time.sleep(delay)
+        with self.state.lock:
+            self.state.tokens_in_flight -= 1
             self.state.refreshes += 1
+            self.state.refresh_tokens_used.append(form.get("refresh_token", ""))
             n = self.state.refreshes
             valid = form.get("refresh_token") == self.state.refresh_token
             if form.get("grant_type") != "refresh_token" or not valid:
@@ -176,6 +203,7 @@ class _Handler(BaseHTTPRequestHandler):
             access, refresh = f"access-{n}", f"refresh-{n}"
             self.state.access_tokens = {access}
             self.state.refresh_token = refresh
+            self.state.refresh_successes += 1
         self._reply(200, {"access_token": access, "refresh_token": refresh, "token_type": "Bearer",
                           "expires_in": 1800})
 
@@ -189,7 +217,7 @@ class _Handler(BaseHTTPRequestHandler):
         self._reply(401, {"error": "invalid_token"})
         return False
 
-    def _planned_failure(self, endpoint: str) -> bool:
+    def _planned_failure(self, endpoint: str, raw: bytes) -> bool:
         """Serve the next planned failure of this endpoint, if any."""
         with self.state.lock:
             queue = self.state.failures.get(endpoint) or []
@@ -206,10 +234,24 @@ class _Handler(BaseHTTPRequestHandler):
             self._reply(504, {"error": "too late"})
         elif failure.kind == "malformed":
             self._raw(200, b"{not json", "application/json")
+        elif failure.kind == "echo":
+            self._echo(failure, raw)
         else:
             headers = {"Retry-After": failure.retry_after} if failure.retry_after else {}
             self._reply(failure.status, {"error": f"planned {failure.status}"}, headers)
         return True
+
+    def _echo(self, failure: Failure, raw: bytes) -> None:
+        """An error that repeats the request back: raw body, parsed form and the Authorization header."""
+        text = raw.decode(errors="replace")
+        authorization = self.headers.get("Authorization") or ""
+        if failure.text:
+            data = f"error={failure.error or 'invalid_client'} request: {text} auth: {authorization}"
+            return self._raw(failure.status, data.encode(), "text/plain")
+        form = {k: v[0] for k, v in parse_qs(text).items()}
+        return self._reply(failure.status, {"error": failure.error or "invalid_client",
+                                            "error_description": f"could not authenticate: {text}",
+                                            "received": form, "authorization": authorization})
 
     def _body(self) -> bytes:
         length = int(self.headers.get("Content-Length") or 0)
