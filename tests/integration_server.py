@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, quote, urlsplit
 
 
 @dataclass
@@ -242,7 +242,7 @@ class _Handler(BaseHTTPRequestHandler):
         return True
 
     def _echo(self, failure: Failure, raw: bytes) -> None:
-        """An error that repeats the request back: raw body, parsed form and the Authorization header."""
+        """An error that repeats the request back: raw body (also URL-encoded), form, Authorization header."""
         text = raw.decode(errors="replace")
         authorization = self.headers.get("Authorization") or ""
         if failure.text:
@@ -250,6 +250,7 @@ class _Handler(BaseHTTPRequestHandler):
             return self._raw(failure.status, data.encode(), "text/plain")
         form = {k: v[0] for k, v in parse_qs(text).items()}
         return self._reply(failure.status, {"error": failure.error or "invalid_client",
+                                            "request": quote(text, safe=""),
                                             "error_description": f"could not authenticate: {text}",
                                             "received": form, "authorization": authorization})
 
