@@ -16,16 +16,33 @@ UVICORN_LOGGERS = ("uvicorn", "uvicorn.error", "uvicorn.access")
 #: Attributes every LogRecord has; anything else on a record is an `extra` and goes into the JSON object.
 _STANDARD = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {
     "message", "asctime", "color_message"}  # color_message: uvicorn's ANSI copy of the message
+# Credentials are masked in every form a log line, a URL or a partner's error body carries them: plain
+# (`name=value`, `name: value`), URL-encoded once or twice (`name%3Dvalue`, `name%253Dvalue`), JSON, JSON
+# inside a JSON string (`\"name\": \"value\"`), HTML-escaped JSON, Python reprs, and bearer tokens.
+#: A name whose value is a credential: any word ending in one of these (`db_password`, `x-api-key`, ...).
+_NAME = (r"(?<![A-Za-z0-9_.-])[A-Za-z0-9_.-]*?"
+         r"(?:secret[_-]?key|private[_-]?key|api[_-]?key|secret|password|passwd|token)")
+#: An optional quote around a name or a value: plain, backslash-escaped, URL-encoded, HTML-escaped.
+_QUOTE = r"(?:\\*[\"']|%(?:25)?2[27]|&quot;|&#3[49];)?"
+_SPACE = r"(?:\s|%(?:25)?20|\+)*"
+#: `=` or `:`, plain or URL-encoded (once or twice), with spaces around.
+_SEP = _SPACE + r"(?:[=:]|%(?:25)?3[AaDd])" + _SPACE
+#: The value: up to a delimiter (`&`, a quote, `,`, `;`, `}`, a space), in any of those encodings.
+_VALUE = (r"(?:%(?!(?:25)?(?:2[026Cc]|27|3[Bb]|5[Cc]|7[Dd]))[0-9A-Fa-f]{2}|\\/"
+          r"|[^\s&\"',;}%\\<>)\]])+")
 _REDACTIONS = (
-    (re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]{4,}"), r"\1 ****"),
-    (re.compile(r"(?i)((?:client_secret|refresh_token|access_token|user_password|password|api_token|"
-                r"secret_key|token)[\"']?\s*[=:]\s*[\"']?)[^\s&\"',}]+"), r"\1****"),
+    # An Authorization header's whole value, whatever its scheme.
+    (re.compile(r"(?i)(\bauthorization" + _QUOTE + _SEP + _QUOTE + r")"
+                r"(?:(?:bearer|basic|token|digest)(?:\s|%(?:25)?20|\+)+)?" + _VALUE), r"\1****"),
+    (re.compile(r"(?i)\b(bearer|basic)(?:\s|%(?:25)?20|\+)+[A-Za-z0-9._~+/=%-]{4,}"), r"\1 ****"),
+    (re.compile(r"(?i)(" + _NAME + _QUOTE + _SEP + _QUOTE + r")" + _VALUE), r"\1****"),
     (re.compile(r"(?i)(://[^/\s:@]*:)[^@\s/]+@"), r"\1****@"),
 )
 
 
 def redact(text: str) -> str:
-    """Mask anything that looks like a credential: bearer tokens, `password=...`, URL passwords."""
+    """Mask anything that looks like a credential: bearer tokens and Authorization values, the value of
+    any name ending in secret / password / token / api_key (in any of the encodings above), URL passwords."""
     for pattern, replacement in _REDACTIONS:
         text = pattern.sub(replacement, text)
     return text

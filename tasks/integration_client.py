@@ -17,6 +17,7 @@ import requests
 
 from models.connection import Connection
 from models.errors import PermanentIntegrationError, TransientIntegrationError
+from models.logging_setup import redact
 from models.settings import get_settings
 from tasks.retry import parse_retry_after
 
@@ -118,21 +119,26 @@ def timeouts() -> tuple[float, float]:
 
 
 def send(session: requests.Session, method: str, url: str, **kwargs: Any) -> requests.Response:
-    """One HTTP request; network failures become TransientIntegrationError (never with headers)."""
+    """One HTTP request; network failures become TransientIntegrationError naming the exception's type and
+    the URL, redacted (never the exception's text, headers or body)."""
     try:
         return session.request(method, url, timeout=timeouts(), **kwargs)
     except requests.Timeout as exc:
-        raise TransientIntegrationError(f"{method} {url}: timed out ({type(exc).__name__})") from exc
+        raise TransientIntegrationError(f"{method} {redact(url)}: timed out ({type(exc).__name__})") from exc
     except requests.RequestException as exc:
-        raise TransientIntegrationError(f"{method} {url}: {type(exc).__name__}") from exc
+        raise TransientIntegrationError(f"{method} {redact(url)}: {type(exc).__name__}") from exc
 
 
-def raise_for_status(resp: requests.Response, what: str) -> None:
-    """5xx and 429 are transient (Retry-After kept), any other 4xx permanent."""
+def raise_for_status(resp: requests.Response, what: str, detail: str | None = None) -> None:
+    """5xx and 429 are transient (Retry-After kept), any other 4xx permanent.
+
+    The error text is `{what}: HTTP {code}` and then `detail` when given (the token endpoint gives only
+    its OAuth error code), else the start of the body, redacted.
+    """
     code = resp.status_code
     if code < 400:
         return
-    detail = _short_body(resp)
+    detail = _short_body(resp) if detail is None else detail
     if code == 429 or code >= 500:
         raise TransientIntegrationError(
             f"{what}: HTTP {code}{detail}", retry_after_s=parse_retry_after(resp.headers.get("Retry-After"))
@@ -151,8 +157,9 @@ def json_body(resp: requests.Response, what: str) -> Any:
 
 
 def _short_body(resp: requests.Response) -> str:
-    """The first characters of an error body, for the run's error text."""
-    text = (resp.text or "").strip().replace("\n", " ")
+    """The first characters of an error body, for the run's error text: redacted first (a partner may echo
+    our request, credentials included), then shortened (so no cut leaves half a credential unmasked)."""
+    text = redact(" ".join((resp.text or "").split()))
     return f": {text[:200]}" if text else ""
 
 

@@ -8,15 +8,23 @@ from email.utils import format_datetime
 
 import pytest
 import redis
+import requests
 from sqlalchemy.orm import Session
 
 from models.connection import Connection
 from models.db import session_scope
-from models.errors import ReconnectRequiredError
+from models.errors import PermanentIntegrationError, ReconnectRequiredError, TransientIntegrationError
 from models.settings import get_settings
 from tasks import tokens
 from tasks.bookkeeping import load_automation
-from tasks.integration_client import DEFAULT_PATHS, Endpoint, IntegrationClient, connection_paths
+from tasks.integration_client import (
+    DEFAULT_PATHS,
+    Endpoint,
+    IntegrationClient,
+    connection_paths,
+    raise_for_status,
+    send,
+)
 from tasks.retry import RetryPolicy, parse_retry_after
 from tasks.run import execute
 from tests.engine.run_helpers import ACCESS_TOKEN, REFRESH_TOKEN, definitions, fresh, record, slot
@@ -126,3 +134,38 @@ def test_reconnect_error_is_permanent(db: Session, server: IntegrationServer, fa
     auto = definitions(db, server)
     with pytest.raises(ReconnectRequiredError):
         tokens.refresh(Endpoint.of(auto.connection), used_token=ACCESS_TOKEN)
+
+
+def _response(status: int, body: str, content_type: str = "application/json") -> requests.Response:
+    resp = requests.Response()
+    resp.status_code = status
+    resp._content = body.encode()
+    resp.headers["Content-Type"] = content_type
+    return resp
+
+
+@pytest.mark.parametrize(("status", "raised"), [(400, PermanentIntegrationError),
+                                                 (502, TransientIntegrationError)])
+def test_an_error_body_goes_into_the_error_text_redacted(status: int, raised: type[Exception]) -> None:
+    body = ('{"error": "bad", "request": "client_secret%3Ds3cr3t-1%26refresh_token%3Drt-2", '
+            '"echo": "{\\"access_token\\": \\"at-3\\"}", "auth": "Bearer%20bt-4"}')
+    with pytest.raises(raised) as caught:
+        raise_for_status(_response(status, body), "invoke batch 1/1")
+    message = str(caught.value)
+    assert message.startswith(f"invoke batch 1/1: HTTP {status}: ") and "bad" in message
+    assert not [s for s in ("s3cr3t-1", "rt-2", "at-3", "bt-4") if s in message], message
+
+
+def test_an_error_body_is_redacted_before_it_is_shortened() -> None:
+    body = "x" * 190 + " client_secret=0123456789abcdef"
+    with pytest.raises(PermanentIntegrationError) as caught:
+        raise_for_status(_response(400, body, "text/plain"), "fetch")
+    assert "0123" not in str(caught.value)
+
+
+def test_a_network_error_names_the_url_without_its_credentials() -> None:
+    session = requests.Session()
+    with pytest.raises(TransientIntegrationError) as caught:
+        send(session, "GET", "http://user:pa55word@127.0.0.1:9/objects/x?api_key=k3y-v4lue&limit=1")
+    message = str(caught.value)
+    assert "pa55word" not in message and "k3y-v4lue" not in message and "127.0.0.1:9" in message

@@ -37,6 +37,66 @@ def test_credentials_are_redacted(text: str, secret: str) -> None:
     assert secret not in masked and "****" in masked
 
 
+#: Every credential name, in every encoding a partner's error body or a URL may carry it (issue 11, 8).
+CREDENTIAL_NAMES = ("client_secret", "access_token", "refresh_token", "user_password", "password", "api_key",
+                    "token", "secret_key", "db_password", "x-api-key", "apiKey")
+ENCODINGS = {
+    "form": "grant_type=refresh_token&{name}={value}&client_id=abc",
+    "form at the end": "grant_type=refresh_token&{name}={value}",
+    "url-encoded form": "request=grant_type%3Drefresh_token%26{name}%3D{value}%26client_id%3Dabc",
+    "double url-encoded": "next=%2Fcb%3Fq%3D{name}%253D{value}%2526x%253D1",
+    "json": '{{"error": "invalid_client", "{name}": "{value}", "x": 1}}',
+    "json, no spaces": '{{"{name}":"{value}"}}',
+    "json in a json string": '{{"error_description": "{{\\"{name}\\": \\"{value}\\"}}"}}',
+    "url-encoded json": "body=%7B%22{name}%22%3A%20%22{value}%22%7D",
+    "python repr": "{{'{name}': '{value}', 'x': 1}}",
+    "header": "{name}: {value}",
+    "html-escaped json": "{{&quot;{name}&quot;: &quot;{value}&quot;}}",
+}
+
+
+@pytest.mark.parametrize("name", CREDENTIAL_NAMES)
+@pytest.mark.parametrize("encoding", list(ENCODINGS))
+def test_every_credential_name_is_redacted_in_every_encoding(name: str, encoding: str) -> None:
+    value = "S3cr3t-V4lue_x/y+z=="
+    text = ENCODINGS[encoding].format(name=name, value=value)
+    masked = redact(text)
+    assert "S3cr3t" not in masked and "V4lue" not in masked, masked
+    assert name in masked  # the name stays: the reader sees what was hidden
+
+
+@pytest.mark.parametrize("value", ["ab%2Fcd%2Bef%3D%3D", "abc\\/def", "a.b-c~d"])
+def test_a_value_with_encoded_characters_is_masked_whole(value: str) -> None:
+    masked = redact(f"client_secret={value}&grant_type=x")
+    assert masked == "client_secret=****&grant_type=x", masked
+
+
+@pytest.mark.parametrize(("text", "secret"), [
+    ("Authorization: Bearer eyJhbGciOiJIUzI1NiJ9.payload.sig", "eyJhbGciOiJIUzI1NiJ9"),
+    ("authorization=Bearer%20eyJhbGci.payload", "eyJhbGci"),
+    ('{"authorization": "Bearer abcd1234"}', "abcd1234"),
+    ('{\"Authorization\": \"Bearer abcd1234\"}', "abcd1234"),
+    ("Authorization: Token abcd1234", "abcd1234"),
+    ("Authorization: Basic dXNlcjpwYXNz", "dXNlcjpwYXNz"),
+    ("authorization%3A%20Bearer%20abcd1234", "abcd1234"),
+    ("bearer+abcd1234 sent", "abcd1234"),
+])
+def test_bearer_and_authorization_values_are_redacted(text: str, secret: str) -> None:
+    masked = redact(text)
+    assert secret not in masked and "****" in masked, masked
+
+
+@pytest.mark.parametrize("line", [
+    "token refresh of connection 1f0c: HTTP 400 (invalid_client)",
+    "connection 1f0c needs reconnection: its refresh token was refused (invalid_grant)",
+    "invoke batch 2/3 of run 5e1d: HTTP 500: {\"error\": \"planned 500\"}",
+    "Idempotency-Key: 5e1d:0 token_type: Bearer",
+    "GET http://127.0.0.1:8080/objects/supplier?updated_since=2030-01-01T00:00:00%2B00:00&limit=3: timed out",
+])
+def test_ordinary_error_texts_are_untouched(line: str) -> None:
+    assert redact(line) == line
+
+
 def test_ordinary_messages_are_untouched() -> None:
     line = "run end: automation 1f0c slot 2026-01-01T00:00:00+00:00 status succeeded token_type Bearer"
     assert redact(line) == line
