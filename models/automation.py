@@ -75,6 +75,10 @@ class Automation(IdentityMixin, Base):
     last_run_at: Mapped[datetime | None] = mapped_column()
     watermark_at: Mapped[datetime | None] = mapped_column()
     watermark_ids: Mapped[list[Any]] = mapped_column(default=list)  # ids seen at watermark_at
+    # Records processed whose updated_at is after watermark_at (the watermark never passes a run's start):
+    # {id: updated_at ISO}, so they are recognised when fetched again. Compare-and-set on the version.
+    watermark_ahead: Mapped[dict[str, Any] | None] = mapped_column(default=None)
+    watermark_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     connection: Mapped[Connection] = relationship(back_populates="automations")
     partner_function: Mapped[PartnerFunction | None] = relationship()

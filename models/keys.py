@@ -26,3 +26,8 @@ def run_lock(automation_uuid: str) -> str:
 def refresh_lock(connection_uuid: str) -> str:
     """Held while one worker refreshes a connection's OAuth tokens."""
     return f"{PREFIX}refresh-lock:{connection_uuid}"
+
+
+def resume_marker(automation_uuid: str) -> str:
+    """Set by beat's resume sweep when it re-dispatches an abandoned run: once per marker TTL at most."""
+    return f"{PREFIX}resume:{automation_uuid}"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import JSON, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from models.base import Base, IdentityMixin
@@ -14,15 +14,24 @@ if TYPE_CHECKING:
     from models.automation import Automation
 
 TRIGGERS = ("schedule", "manual", "chain", "catch_up")
-STATUSES = ("queued", "running", "succeeded", "failed", "skipped", "below_threshold", "missed")
+STATUSES = ("queued", "running", "deferred", "succeeded", "failed", "skipped", "below_threshold", "missed")
 FINISHED = frozenset({"succeeded", "failed", "skipped", "below_threshold", "missed"})
+#: Claimed and not finished: such a run holds a plan (or is fetching) and must be completed before its
+#: automation plans anything else (DESIGN "The run's promises under faults").
+UNFINISHED_CLAIMED = ("running", "deferred")
+UNFINISHED_SQL = "status IN ('running', 'deferred')"
 
 
 class Run(IdentityMixin, Base):
     """A run's identity is (automation, intended slot): a second delivery finds this row and stops."""
 
     __tablename__ = "runs"
-    __table_args__ = (UniqueConstraint("automation_id", "scheduled_for"),)
+    __table_args__ = (
+        UniqueConstraint("automation_id", "scheduled_for"),
+        # The run's "older unfinished run first" lookup and beat's resume sweep read only these rows.
+        Index("ix_runs_unfinished", "automation_id", "scheduled_for",
+              sqlite_where=text(UNFINISHED_SQL), postgresql_where=text(UNFINISHED_SQL)),
+    )
 
     automation_id: Mapped[int] = mapped_column(ForeignKey("automations.id", ondelete="CASCADE"))
     scheduled_for: Mapped[datetime] = mapped_column()

@@ -33,7 +33,12 @@ class Settings(BaseSettings):
     catch_up_grace_s: Annotated[int, Field(ge=0)] = 3600
 
     # runs
-    run_lock_ttl_s: Annotated[int, Field(ge=1)] = 3600
+    # The run lock is extended by a heartbeat while its holder lives: a dead holder frees it within this.
+    run_lock_ttl_s: Annotated[float, Field(gt=0)] = 30.0
+    # How often beat looks for runs abandoned by a dead worker and dispatches them again.
+    resume_sweep_s: Annotated[float, Field(gt=0)] = 30.0
+    # The watermark never passes a run's start less this (records reaching the partner's API late).
+    watermark_skew_s: Annotated[float, Field(ge=0)] = 5.0
     invoke_batch_size: Annotated[int, Field(ge=1)] = 100
     fetch_page_size: Annotated[int, Field(ge=1)] = 200
     retry_attempts: Annotated[int, Field(ge=1)] = 5
@@ -41,6 +46,8 @@ class Settings(BaseSettings):
     retry_cap_s: Annotated[float, Field(ge=0)] = 60.0
     http_connect_timeout_s: Annotated[float, Field(gt=0)] = 5.0
     http_read_timeout_s: Annotated[float, Field(gt=0)] = 30.0
+    # The OAuth refresh lock lives connect + read timeouts plus this (and is extended while the POST runs).
+    refresh_lock_margin_s: Annotated[float, Field(ge=0)] = 10.0
     max_chain_depth: Annotated[int, Field(ge=0)] = 10
     visibility_timeout_s: Annotated[int, Field(ge=1)] = 7200
     result_expires_s: Annotated[int, Field(ge=60)] = 86400

@@ -10,19 +10,21 @@ unit of work. A run that retries or needs more than one page is claimed at once,
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cache
 from typing import Any, cast
 
-from sqlalchemy import Row, Table, and_, bindparam, exists, func, select, update
+from sqlalchemy import Row, Table, and_, bindparam, exists, func, or_, select, text, update
 from sqlalchemy.engine import Connection as DBConnection
 from sqlalchemy.orm import Session, joinedload
 
 from models.automation import Automation
 from models.base import new_uuid, utcnow
 from models.db import autocommit_scope, connection_scope, get_engine
-from models.run import FINISHED, Run
+from models.logging_setup import redact
+from models.run import FINISHED, UNFINISHED_SQL, Run
 from tasks import bookkeeping
 from tasks.bookkeeping import RunState
 from tasks.context import RunContext, build_context
@@ -33,15 +35,18 @@ from tasks.selection import Watermark
 _RUNS = cast(Table, Run.__table__)
 _AUTOMATIONS = cast(Table, Automation.__table__)
 _STATE = [_RUNS.c[name] for name in RunState.COLUMNS]
+log = logging.getLogger(__name__)
 _FINISHED = sorted(FINISHED)
 
 
 @dataclass(frozen=True)
 class Found:
-    """What the run starts from: the context (None if the automation is gone) and the slot's run, if any."""
+    """What the run starts from: the context (None if the automation is gone), the slot's run, if any, and
+    the slot of the automation's oldest other run that was claimed and never finished (it goes first)."""
 
     context: RunContext | None
     run: RunState | None
+    unfinished_slot: datetime | None = None
 
 
 @once_more_on_disconnect
@@ -51,8 +56,8 @@ def look_up(automation_uuid: str, slot: datetime) -> Found:
         row = db.execute(_look_up_statement(), {"b_uuid": automation_uuid, "b_slot": slot}).first()
         if row is None:
             return Found(None, None)
-        auto, run = row
-        return Found(build_context(auto), RunState.of(run) if run is not None else None)
+        auto, run, unfinished = row
+        return Found(build_context(auto), RunState.of(run) if run is not None else None, unfinished)
 
 
 @dataclass
@@ -87,38 +92,68 @@ class Claim:
 
     @once_more_on_disconnect
     def claim(self, plan: dict[str, Any] | None = None) -> RunState | None:
-        """Record and claim the run (attempts + 1), saving `plan` with it; None if it finished elsewhere."""
+        """Record and claim the run (attempts + 1), saving `plan` with it; None if it finished elsewhere.
+
+        One plan per run: a plan is saved only where none is stored, on a run not finished. If another
+        delivery stored one meanwhile (it held the lock we lost), PlanConflict: this delivery stops.
+        """
         with autocommit_scope() as conn:  # one statement: its own transaction, one round trip
             if self.state is None:
                 row = self._record(conn, {"status": "running", **_plan_values(plan)})
-                self.state = RunState.of(row) if row is not None else None
             elif plan is not None:
-                self.state = _save_plan(conn, self.state.id, plan)
+                row = _save_plan(conn, self.state.id, plan)
+            else:
+                return self.state
+            if row is None and plan is not None:
+                row = _state_of(conn, self.automation_id, self.slot)
+                if row is not None and row.status not in FINISHED:
+                    raise PlanConflict(f"run {row.uuid}: another delivery stored its plan first")
+                return None
+            self.state = RunState.of(row) if row is not None else None
         return self.state
 
     @once_more_on_disconnect
     def finish(self, status: str, reason: str | None = None, error: str | None = None,
                watermark: Watermark | None = None, sent_add: int = 0, **counts: int) -> RunState:
         """Write the outcome (recording and claiming the run in the same statement if not done yet), and
-        the watermark in the same transaction."""
+        the watermark in the same transaction, only if this write finished the run.
+
+        The watermark is compare-and-set: it moves only from where the run's plan started
+        (`watermark.version`), only forward. A run finished meanwhile by another delivery is left as it
+        is, its watermark untouched. Reason and error are redacted like log lines.
+        """
         known = self.state or self.found
         reason = known.final_reason(reason) if known is not None else reason
-        outcome = _outcome(status, reason, error, self._started(), counts)
-        if self.state is not None and watermark is not None and get_engine(None).dialect.name == "postgresql":
+        outcome = _outcome(status, _redacted(reason), _redacted(error), self._started(), counts)
+        moves = watermark is not None and watermark.at is not None
+        if self.state is not None and moves and get_engine(None).dialect.name == "postgresql":
+            assert watermark is not None
             with autocommit_scope() as conn:  # both updates in one statement: one round trip, atomic
                 stmt, params = _finish_with_watermark(self.state.id, outcome, sent_add, self.automation_id,
                                                       watermark)
                 row = conn.execute(stmt, params).first()
+            if row is not None and not row.marked:
+                _log_watermark_kept(self.automation_id, watermark)
         else:
-            row = self._write_outcome(outcome, sent_add, watermark)
+            row = self._write_outcome(outcome, sent_add, watermark if moves else None)
         if row is not None:
             self.state = RunState.of(row)
             return self.state
-        if self.state is None:
+        return self.finished_elsewhere()
+
+    @once_more_on_disconnect
+    def defer(self, reason: str, error: str | None) -> RunState:
+        """Leave the claimed run unfinished as `deferred` with why: it is resumed later with its plan."""
+        assert self.state is not None, "only a claimed run is deferred"
+        with autocommit_scope() as conn:
+            unfinished = and_(_RUNS.c.id == self.state.id, _RUNS.c.status.not_in(_FINISHED))
+            row = conn.execute(update(_RUNS).where(unfinished)
+                               .values(status="deferred", reason=_redacted(reason), error=_redacted(error))
+                               .returning(*_STATE)).first()
+        if row is None:
             return self.finished_elsewhere()
-        # Finished meanwhile by another delivery: the generic path keeps its semantics.
-        at = (self.automation_id, watermark) if watermark is not None else None
-        return bookkeeping.finish(self.state.id, status, reason, error, at, sent_add, **counts)
+        self.state = RunState.of(row)
+        return self.state
 
     def _write_outcome(self, outcome: dict[str, Any], sent_add: int,
                        watermark: Watermark | None) -> Row[Any] | None:
@@ -128,8 +163,9 @@ class Claim:
                 row = self._record(conn, outcome)
             else:
                 row = conn.execute(*_finish_statement(self.state.id, outcome, sent_add)).first()
-            if row is not None and watermark is not None:
-                advance_watermark(conn, self.automation_id, watermark)
+            if row is not None and watermark is not None and not advance_watermark(
+                    conn, self.automation_id, watermark):
+                _log_watermark_kept(self.automation_id, watermark)
         return row
 
     @once_more_on_disconnect
@@ -159,31 +195,41 @@ class Claim:
             if row is not None:
                 return row
         claimed = {k: v for k, v in values.items() if k != "started_at"}  # a recorded start is kept
-        return conn.execute(_CLAIM.values(**claimed), {
+        statement = _CLAIM_NO_PLAN if "plan" in claimed else _CLAIM
+        return conn.execute(statement.values(**claimed), {
             "b_automation_id": self.automation_id, "b_slot": self.slot, "add": attempts,
             "started": self.started_at}).first()
 
 
-def _claim_statement() -> Any:
-    """UPDATE ... claim the slot's unfinished run: running, attempts + n, started_at kept or set."""
+def _claim_statement(without_plan: bool = False) -> Any:
+    """UPDATE ... claim the slot's unfinished run: running, attempts + n, started_at kept or set (with
+    `without_plan`, only while no plan is stored: the statement that saves one never replaces one)."""
     started = bindparam("started", type_=_RUNS.c.started_at.type)
+    plan_guard = [_RUNS.c.plan.is_(None)] if without_plan else []
     return (update(_RUNS)
             .where(_RUNS.c.automation_id == bindparam("b_automation_id"),
                    _RUNS.c.scheduled_for == bindparam("b_slot", type_=_RUNS.c.scheduled_for.type),
-                   _RUNS.c.status.not_in(_FINISHED))
+                   _RUNS.c.status.not_in(_FINISHED), *plan_guard)
             .values(status="running", attempts=_RUNS.c.attempts + bindparam("add"),
                     started_at=func.coalesce(_RUNS.c.started_at, started))
             .returning(*_STATE))
 
 
 _CLAIM = _claim_statement()
+_CLAIM_NO_PLAN = _claim_statement(without_plan=True)
 
 
 @cache
 def _look_up_statement() -> Any:
-    """The automation (by :b_uuid) with its connection and partner function, and its run of :b_slot."""
+    """The automation (by :b_uuid) with its connection and partner function, its run of :b_slot, and the
+    slot of its oldest other claimed, unfinished run (through the partial index ix_runs_unfinished)."""
     slot = bindparam("b_slot", type_=_RUNS.c.scheduled_for.type)
-    return (select(Automation, Run)
+    other = _RUNS.alias("unfinished")
+    unfinished = (select(other.c.scheduled_for)
+                  .where(other.c.automation_id == Automation.id, text(f"unfinished.{UNFINISHED_SQL}"),
+                         other.c.scheduled_for != slot)
+                  .order_by(other.c.scheduled_for).limit(1).scalar_subquery())
+    return (select(Automation, Run, unfinished)
             .outerjoin(Run, and_(Run.automation_id == Automation.id, Run.scheduled_for == slot))
             .where(Automation.uuid == bindparam("b_uuid"))
             .options(joinedload(Automation.connection), joinedload(Automation.partner_function)))
@@ -234,11 +280,34 @@ def _insert_in_savepoint(conn: DBConnection, values: dict[str, Any]) -> Row[Any]
     return conn.execute(select(*_STATE).where(_RUNS.c.uuid == values["uuid"])).one()
 
 
-def _save_plan(conn: DBConnection, run_id: int, plan: dict[str, Any]) -> RunState:
-    """Fix the batches on an already claimed run."""
-    row = conn.execute(update(_RUNS).where(_RUNS.c.id == run_id).values(**_plan_values(plan))
-                       .returning(*_STATE)).one()
-    return RunState.of(row)
+def _save_plan(conn: DBConnection, run_id: int, plan: dict[str, Any]) -> Row[Any] | None:
+    """Fix the batches on an already claimed run: only where no plan is stored and the run is not
+    finished; None otherwise."""
+    return conn.execute(update(_RUNS).where(_RUNS.c.id == run_id, _RUNS.c.plan.is_(None),
+                                            _RUNS.c.status.not_in(_FINISHED))
+                        .values(**_plan_values(plan)).returning(*_STATE)).first()
+
+
+def _state_of(conn: DBConnection, automation_id: int, slot: datetime) -> Row[Any] | None:
+    """The slot's run as stored now."""
+    return conn.execute(select(*_STATE).where(_RUNS.c.automation_id == automation_id,
+                                              _RUNS.c.scheduled_for == slot)).first()
+
+
+class PlanConflict(Exception):
+    """Another delivery of the run stored a plan first: this one must not send anything."""
+
+
+def _redacted(text: str | None) -> str | None:
+    """A reason or error as it may be stored and shown (Flower, the API): credentials masked."""
+    return redact(text) if text else text
+
+
+def _log_watermark_kept(automation_id: int, mark: Watermark) -> None:
+    """The compare-and-set found the watermark moved by someone else: it is kept, never moved back."""
+    log.error("automation %s: watermark not moved to %s: it changed since this run's plan started "
+              "(version %s); kept as stored", automation_id, mark.at.isoformat() if mark.at else None,
+              mark.version)
 
 
 def _finish_statement(run_id: int, outcome: dict[str, Any], sent_add: int) -> tuple[Any, dict[str, Any]]:
@@ -251,8 +320,7 @@ def _finish_with_watermark(run_id: int, outcome: dict[str, Any], sent_add: int, 
                            mark: Watermark) -> tuple[Any, dict[str, Any]]:
     """PostgreSQL: the outcome and, only if the run was updated, the watermark, in one statement
     (`WITH finished AS (UPDATE runs ... RETURNING ...), mark AS (UPDATE automations ...) SELECT ...`)."""
-    params = {**_finish_params(run_id, outcome, sent_add), "b_automation_id": automation_id,
-              "b_watermark_at": mark.at, "b_watermark_ids": sorted(mark.ids)}
+    params = {**_finish_params(run_id, outcome, sent_add), **_watermark_params(automation_id, mark)}
     return _finish_and_mark(tuple(outcome)), params
 
 
@@ -275,16 +343,37 @@ def _finish_update(columns: tuple[str, ...]) -> Any:
 def _finish_and_mark(columns: tuple[str, ...]) -> Any:
     """The finishing UPDATE with the watermark's UPDATE in one statement, built once per shape."""
     finished = _finish_update(columns).cte("finished")
-    moved = (update(_AUTOMATIONS)
-             .where(_AUTOMATIONS.c.id == bindparam("b_automation_id"), exists(select(finished.c.id)))
-             .values(watermark_at=bindparam("b_watermark_at", type_=_AUTOMATIONS.c.watermark_at.type),
-                     watermark_ids=bindparam("b_watermark_ids", type_=_AUTOMATIONS.c.watermark_ids.type),
-                     updated_at=_AUTOMATIONS.c.updated_at)
-             .cte("mark"))
-    return select(*finished.c).add_cte(moved)
+    moved = _ADVANCE.where(exists(select(finished.c.id))).returning(_AUTOMATIONS.c.id).cte("mark")
+    marked = select(func.count()).select_from(moved).scalar_subquery().label("marked")
+    return select(*finished.c, marked).add_cte(moved)
 
 
-def advance_watermark(conn: DBConnection, automation_id: int, mark: Watermark) -> None:
-    """Move the watermark; updated_at is kept, as this is run state, not a definition change."""
-    conn.execute(update(_AUTOMATIONS).where(_AUTOMATIONS.c.id == automation_id).values(
-        watermark_at=mark.at, watermark_ids=sorted(mark.ids), updated_at=_AUTOMATIONS.c.updated_at))
+def _advance_statement() -> Any:
+    """UPDATE the watermark by compare-and-set: only from the version the plan started at (any version
+    for a plan stored before versions existed), only forward; the version grows by one."""
+    c = _AUTOMATIONS.c
+    at = bindparam("b_watermark_at", type_=c.watermark_at.type)
+    version = bindparam("b_from_version", type_=c.watermark_version.type)
+    return (update(_AUTOMATIONS)
+            .where(c.id == bindparam("b_automation_id"),
+                   or_(version.is_(None), c.watermark_version == version),
+                   or_(c.watermark_at.is_(None), c.watermark_at <= at))
+            .values(watermark_at=at,
+                    watermark_ids=bindparam("b_watermark_ids", type_=c.watermark_ids.type),
+                    watermark_ahead=bindparam("b_watermark_ahead", type_=c.watermark_ahead.type),
+                    watermark_version=c.watermark_version + 1, updated_at=c.updated_at))
+
+
+_ADVANCE = _advance_statement()
+
+
+def _watermark_params(automation_id: int, mark: Watermark) -> dict[str, Any]:
+    """The bound values of the watermark's compare-and-set."""
+    return {"b_automation_id": automation_id, "b_watermark_at": mark.at, "b_watermark_ids": sorted(mark.ids),
+            "b_watermark_ahead": mark.ahead_json() or None, "b_from_version": mark.version}
+
+
+def advance_watermark(conn: DBConnection, automation_id: int, mark: Watermark) -> bool:
+    """Move the watermark by compare-and-set (updated_at is kept: run state, not a definition change);
+    False when it had moved since the plan started, and is left as it is."""
+    return conn.execute(_ADVANCE, _watermark_params(automation_id, mark)).rowcount == 1

@@ -1,9 +1,11 @@
 """The run task `automations.run(automation_uuid, scheduled_for)`: DESIGN.md "A run", steps 1-7.
 
 Exactly once per slot: the run row is unique per (automation, slot) and claimed while holding the
-automation's Redis run lock (value: the slot and a token). A second message for a slot whose run is
-going finds the lock held for the same slot and does nothing; a message redelivered after its worker
-died takes the lock over and resumes from the first batch not yet acknowledged.
+automation's Redis run lock (value: the slot and a token), which a heartbeat keeps alive exactly as long
+as its holder lives. Nothing takes over a held lock: a second delivery of a live run answers BUSY and
+checks back later; once a dead holder's lock has expired, the next delivery (a redelivery, that check,
+beat's resume sweep or the automation's next slot) resumes the run from the first batch not yet
+acknowledged, with the same run uuid and Idempotency-Keys.
 """
 
 from __future__ import annotations
@@ -22,8 +24,9 @@ from models.errors import DefinitionError, IntegrationError
 from models.settings import get_settings
 from tasks import bookkeeping, claim
 from tasks.bookkeeping import RunState, Start
-from tasks.execution import perform
-from tasks.locks import Lock
+from tasks.claim import PlanConflict
+from tasks.execution import failure_reason, perform
+from tasks.locks import Heartbeat, Lock, LockLost
 from tasks.resilience import DatabaseUnavailable, LockUnavailable, ServiceUnavailable, task_countdown_s
 from worker.celery_app import app
 
@@ -36,10 +39,19 @@ def run_automation(self: Task, automation_uuid: str, scheduled_for: str) -> dict
     """Run one slot of one automation; the result (shown in Flower) is the run's summary, no secrets."""
     delivery = getattr(self.request, "delivery_info", None) or {}
     try:
-        return execute(automation_uuid, scheduled_for, redelivered=bool(delivery.get("redelivered")),
-                       task_id=self.request.id)
+        summary = execute(automation_uuid, scheduled_for, redelivered=bool(delivery.get("redelivered")),
+                          task_id=self.request.id)
     except ServiceUnavailable as exc:
         raise retry_later(self, automation_uuid, scheduled_for, exc) from exc
+    busy_for_s = summary.pop("busy_for_s", None)
+    retries, limit = self.request.retries, get_settings().retry_attempts
+    if busy_for_s is not None and retries < limit:
+        # The slot's lock is held: by a live delivery (it finishes the run), or by a dead one whose lock
+        # expires within RUN_LOCK_TTL_S. Check back soon, then less often until the lock would have
+        # expired: short countdowns, far below the visibility timeout. Beat's resume sweep is the
+        # backstop when these checks run out.
+        raise self.retry(countdown=min(busy_for_s, float(2 ** retries)) + 1.0, max_retries=limit)
+    return summary
 
 
 def retry_later(task: Task, automation_uuid: str, scheduled_for: str, exc: ServiceUnavailable) -> Exception:
@@ -65,7 +77,7 @@ def execute(automation_uuid: str, scheduled_for: str, redelivered: bool = False,
     slot = parse_slot(scheduled_for)
     log.info("run start: automation %s slot %s%s", automation_uuid, slot.isoformat(),
              " (redelivered)" if redelivered else "")
-    summary = _execute(automation_uuid, slot, redelivered, task_id)
+    summary = _execute(automation_uuid, slot, task_id)
     log.info("run end: automation %s slot %s run %s status %s fetched %s matched %s sent %s attempts %s "
              "in %d ms%s", automation_uuid, slot.isoformat(), summary.get("run_uuid"), summary["status"],
              summary.get("records_fetched"), summary.get("records_matched"), summary.get("records_sent"),
@@ -80,60 +92,53 @@ def parse_slot(value: str) -> datetime:
     return slot.replace(tzinfo=UTC) if slot.tzinfo is None else slot.astimezone(UTC)
 
 
-def _execute(automation_uuid: str, slot: datetime, redelivered: bool, task_id: str | None) -> dict[str, Any]:
-    """Take the automation's run lock, then run; without it, record why nothing ran."""
+def _execute(automation_uuid: str, slot: datetime, task_id: str | None) -> dict[str, Any]:
+    """Take the automation's run lock and keep it alive by heartbeat while the run goes on; without it,
+    record why nothing ran."""
     lock = Lock(keys.run_lock(automation_uuid), get_settings().run_lock_ttl_s)
     token = f"{slot.isoformat()}|{task_id or '-'}|{uuid.uuid4().hex}"
     try:
-        outcome = _acquire(lock, token, slot, redelivered, task_id)
+        outcome, busy_for_s = _acquire(lock, token, slot)
     except redis.RedisError as exc:  # nothing claimed yet: the task is retried later
         raise LockUnavailable(f"run lock {lock.key}: {type(exc).__name__}: {exc}") from exc
     if outcome == ACQUIRED:
+        heartbeat = Heartbeat(lock, token).start()
         try:
-            return _run_holding_lock(automation_uuid, slot, lock, token)
+            return _run_holding_lock(automation_uuid, slot, heartbeat)
+        except (LockLost, PlanConflict) as exc:
+            log.warning("run of automation %s slot %s stopped: %s; the delivery holding the lock goes on",
+                        automation_uuid, slot.isoformat(), exc)
+            start = bookkeeping.start(automation_uuid, slot, claim=False)
+            return summarize(automation_uuid, slot, start, note=f"stopped: {exc}")
         finally:
+            heartbeat.stop()
             _release(lock, token, automation_uuid, slot)
     if outcome == BUSY:
         start = bookkeeping.start(automation_uuid, slot, claim=False)
-        return summarize(automation_uuid, slot, start, note="this run is in progress on another worker")
+        summary = summarize(automation_uuid, slot, start, note="this run is in progress on another worker")
+        return {**summary, "busy_for_s": busy_for_s}
     start = bookkeeping.start(automation_uuid, slot, claim=False,
                              skip_reason="another run of this automation is still going")
     return summarize(automation_uuid, slot, start)
 
 
-def _acquire(lock: Lock, token: str, slot: datetime, redelivered: bool, task_id: str | None) -> str:
-    """ACQUIRED; BUSY when this slot's run holds it (taken over instead if this is a redelivery or a retry
-    of the same task, whose earlier try could not release it); OTHER."""
+def _acquire(lock: Lock, token: str, slot: datetime) -> tuple[str, float]:
+    """(ACQUIRED, 0); (BUSY, seconds the holder's lock still has) when this slot's run holds it; (OTHER, 0).
+
+    Nothing ever takes over a held lock: a holder that is alive keeps extending it, however long it
+    waits, and a dead holder's lock expires within RUN_LOCK_TTL_S. A redelivery that finds it held
+    therefore answers BUSY, and checks back once the lock would have expired (see run_automation).
+    """
     for _ in range(3):
         if lock.acquire(token):
-            return ACQUIRED
+            return ACQUIRED, 0.0
         holder = lock.holder()
         if holder is None:
             continue  # released between our two calls: try again
         if holder.split("|", 1)[0] != slot.isoformat():
-            return OTHER
-        if (redelivered or _same_task(holder, task_id)) and lock.steal(holder, token):
-            log.warning("run lock %s taken over from a dead delivery of slot %s", lock.key, slot.isoformat())
-            return ACQUIRED
-        return BUSY
-    return OTHER
-
-
-def _same_task(holder: str, task_id: str | None) -> bool:
-    """Whether the lock was left by an earlier try of this very task (a Celery retry keeps the task id)."""
-    parts = holder.split("|")
-    return task_id is not None and len(parts) == 3 and parts[1] == task_id
-
-
-def _keep_lock(lock: Lock, token: str, automation_uuid: str, slot: datetime) -> bool:
-    """Extend the run lock between batches; a Redis error is logged, not fatal: the run row's guarded
-    claim keeps the slot single, and the lock's only job left is to keep other slots from overlapping."""
-    try:
-        return lock.extend(token)
-    except redis.RedisError as exc:
-        log.warning("run of automation %s slot %s: could not extend run lock %s (%s: %s); carrying on",
-                    automation_uuid, slot.isoformat(), lock.key, type(exc).__name__, exc)
-        return False
+            return OTHER, 0.0
+        return BUSY, lock.remaining_s()
+    return OTHER, 0.0
 
 
 def _release(lock: Lock, token: str, automation_uuid: str, slot: datetime) -> None:
@@ -145,39 +150,56 @@ def _release(lock: Lock, token: str, automation_uuid: str, slot: datetime) -> No
                     automation_uuid, slot.isoformat(), lock.key, type(exc).__name__, exc)
 
 
-def _run_holding_lock(automation_uuid: str, slot: datetime, lock: Lock, token: str) -> dict[str, Any]:
-    """Read the definition and the slot's run, then fetch, match, claim and invoke; failures are recorded."""
+#: Unfinished earlier runs one delivery completes before its own slot (each needs the same lock).
+MAX_EARLIER_RUNS = 10
+
+
+def _run_holding_lock(automation_uuid: str, slot: datetime, heartbeat: Heartbeat) -> dict[str, Any]:
+    """Complete the automation's earlier runs left unfinished (a dead worker's), oldest first, then this
+    slot's: a slot never plans from the watermark while an unfinished plan exists."""
     found = claim.look_up(automation_uuid, slot)
+    done: set[datetime] = set()
+    while found.context is not None and found.unfinished_slot is not None and len(done) < MAX_EARLIER_RUNS:
+        earlier = found.unfinished_slot
+        if earlier in done:
+            break
+        log.warning("automation %s: the run of slot %s was left unfinished; completing it before slot %s",
+                    automation_uuid, earlier.isoformat(), slot.isoformat())
+        _run_slot(automation_uuid, earlier, heartbeat, claim.look_up(automation_uuid, earlier))
+        done.add(earlier)
+        found = claim.look_up(automation_uuid, slot)
+    return _run_slot(automation_uuid, slot, heartbeat, found)
+
+
+def _run_slot(automation_uuid: str, slot: datetime, heartbeat: Heartbeat,
+              found: claim.Found) -> dict[str, Any]:
+    """Read the definition and the slot's run, then fetch, match, claim and invoke; failures are recorded.
+
+    A run whose plan is stored is completed as planned, even if its automation was paused (or its
+    partner function or connection switched off) since: a batch of it may already be applied, and
+    skipping it would make the next run send those records again under new keys.
+    """
     ctx, existing = found.context, found.run
     if ctx is None or (existing is not None and existing.finished):
         return summarize(automation_uuid, slot, Start(ctx, existing, False))
-    if ctx.skip_reason:
+    planned = existing is not None and existing.plan is not None
+    if ctx.skip_reason and not planned:
         return summarize(automation_uuid, slot, bookkeeping.start(automation_uuid, slot, claim=True))
+    if ctx.skip_reason:
+        log.info("run of automation %s slot %s: completing its stored plan although %s",
+                 automation_uuid, slot.isoformat(), ctx.skip_reason)
     pending = claim.Claim(ctx.automation_id, slot, existing)
     try:
-        state = perform(ctx, pending, lambda: _keep_lock(lock, token, automation_uuid, slot))
+        state = perform(ctx, pending, heartbeat.check)
     except (IntegrationError, DefinitionError) as exc:
         state = pending.finish("failed", reason=failure_reason(exc), error=str(exc))
-    except DatabaseUnavailable:
-        raise  # the outcome cannot be recorded now: the task is retried and resumes from the saved plan
+    except (DatabaseUnavailable, LockLost, PlanConflict):
+        raise  # the outcome is not ours to record now: retried, or left to the lock's holder
     except Exception as exc:
         log.exception("run of automation %s slot %s failed unexpectedly", automation_uuid, slot.isoformat())
         pending.finish("failed", reason="internal error", error=f"{type(exc).__name__}: {exc}")
         raise
     return summarize(automation_uuid, slot, Start(ctx, state, True))
-
-
-def failure_reason(exc: Exception) -> str:
-    """The run's reason for a failure, one clear sentence (the details go to `error`)."""
-    from models.errors import PermanentIntegrationError, ReconnectRequiredError
-
-    if isinstance(exc, ReconnectRequiredError):
-        return "connection needs reconnection: the refresh token was refused (invalid_grant)"
-    if isinstance(exc, PermanentIntegrationError):
-        return "the integration API refused the request"
-    if isinstance(exc, DefinitionError):
-        return "the stored definition is invalid"
-    return f"the integration API kept failing after {get_settings().retry_attempts} tries"
 
 
 def summarize(automation_uuid: str, slot: datetime, start: Start, note: str | None = None) -> dict[str, Any]:

@@ -3,8 +3,10 @@
 Each tick (≤ 1 s): a standby tries to take the leader lock; the leader extends it and, in the same
 round trip, reads the schedule generation. While nothing is due by the cached earliest next_run_at and
 the generation is unchanged, the tick ends there without touching the database (re-read anyway every
-60 s). Otherwise it dispatches due automations in bounded batches (worker.dispatch). Database and Redis
-errors are logged with the ids, connections are refreshed, and the next tick retries: beat never dies.
+60 s). Otherwise it dispatches due automations in bounded batches (worker.dispatch). Every
+RESUME_SWEEP_S it also dispatches again the runs a dead worker left unfinished (worker.resume).
+Database and Redis errors are logged with the ids, connections are refreshed, and the next tick retries:
+beat never dies.
 
 Celery-native entries (`app.conf.beat_schedule`) are not run by this scheduler; a warning says so.
 """
@@ -30,6 +32,7 @@ from models.settings import Settings, get_settings
 from worker.dispatch import Dispatcher, now_utc
 from worker.leader import LeaderLock, new_beat_id
 from worker.publish import Publisher, make_publisher
+from worker.resume import ResumeSweep
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +51,8 @@ class Beat:
         self.tick_s = settings.beat_tick_s
         self.lock = LeaderLock(client, beat_id or new_beat_id(), settings.beat_lock_ttl_s)
         self.dispatcher = Dispatcher(engine, publisher, settings.beat_batch_size, settings.catch_up_grace_s)
+        self.resume = ResumeSweep(engine, client, publisher, settings.resume_sweep_s,
+                                  settings.beat_batch_size)
         self.earliest: datetime | None = None
         self.generation: bytes | None = None
         self.read_at: float | None = None  # monotonic time of the last read; None forces a read
@@ -71,6 +76,8 @@ class Beat:
         generation = self._lead()
         if generation is False:
             return self.tick_s
+        if self.resume.due():
+            self.resume.sweep()
         if self._idle(now, generation):
             return self._sleep_s(now)
         self.generation = generation if isinstance(generation, bytes) else None

@@ -38,7 +38,7 @@ class Plan:
 def plan(schedule: Schedule, slot: datetime, horizon: datetime, grace_s: int, max_missed: int) -> Plan:
     """Decide for a due slot; `horizon` is the newest slot already due (now less the jitter offset)."""
     if schedule.next_fire_after(slot) > horizon:
-        return Plan(run_slot=slot, trigger="schedule", resume_after=slot)
+        return single(slot, horizon, grace_s)
     grace_start = horizon - timedelta(seconds=grace_s)
     missed = _missed(schedule, slot, grace_start, max_missed)
     recent = _recent(schedule, slot, grace_start, horizon)
@@ -47,6 +47,17 @@ def plan(schedule: Schedule, slot: datetime, horizon: datetime, grace_s: int, ma
     first, count, newest = recent
     reason = f"catch-up after downtime: {count} slot(s) due from {first.isoformat()} coalesced into this run"
     return Plan(run_slot=newest, trigger="catch_up", resume_after=horizon, missed=missed, reason=reason)
+
+
+def single(slot: datetime, horizon: datetime, grace_s: int) -> Plan:
+    """The only due slot: run it, unless it is older than the grace window (a daily run 23 h late after
+    an outage): then it is recorded `missed`, with the reason, like any slot that old."""
+    grace_start = horizon - timedelta(seconds=grace_s)
+    if slot >= grace_start:
+        return Plan(run_slot=slot, trigger="schedule", resume_after=slot)
+    reason = (f"beat was not running; the slot was {int((horizon - slot).total_seconds())} s overdue, older "
+              f"than the catch-up grace window ending {grace_start.isoformat()}")
+    return Plan(run_slot=None, trigger="schedule", resume_after=slot, missed=[Missed(slot, reason)])
 
 
 def _missed(schedule: Schedule, slot: datetime, grace_start: datetime, max_missed: int) -> list[Missed]:

@@ -135,9 +135,9 @@ class Dispatcher:
         try:
             slot = slot_of(auto, row.next_run_at)
             following = next_run_at(auto, slot)
-            if following is not None and following > now:
-                return Outcome(row, catch_up.Plan(slot, "schedule", resume_after=slot), following)
             horizon = now - (row.next_run_at - slot)
+            if following is not None and following > now:
+                return Outcome(row, catch_up.single(slot, horizon, self.grace_s), following)
             plan = catch_up.plan(schedule_of(auto), slot, horizon, self.grace_s, MAX_MISSED_ROWS)
             return Outcome(row, plan, next_run_at(auto, plan.resume_after))
         except Exception:

@@ -17,7 +17,7 @@ from tests.integration_server import IntegrationServer
 
 ACCESS_TOKEN = "access-token-abcd"
 REFRESH_TOKEN = "refresh-token-wxyz"
-T0 = datetime(2030, 1, 1, tzinfo=UTC)
+T0 = datetime(2025, 1, 1, tzinfo=UTC)  # in the past: a watermark never passes a run's start
 
 #: Fast retries and short timeouts: the retry tests take milliseconds, not minutes.
 FAST = {"retry_attempts": 4, "retry_base_s": 0.01, "retry_cap_s": 0.05, "http_read_timeout_s": 0.5,

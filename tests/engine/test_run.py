@@ -105,18 +105,42 @@ def test_retries_reuse_the_idempotency_key_and_count_attempts(
     assert [inv.key for inv in server.invocations()] == [f"{run.uuid}:0"]
 
 
-def test_a_failed_run_keeps_the_watermark_and_the_next_run_sends_the_same_records(
+def test_a_run_failing_to_fetch_keeps_the_watermark_and_the_next_run_sends_the_same_records(
         db: Session, server: IntegrationServer, fast: None, rclient: redis.Redis) -> None:
     server.set_records("supplier", [record("a", 1), record("b", 2)])
     auto = definitions(db, server)
     before = fresh(db, auto).watermark_at
-    server.fail_next("invoke", 4, kind="status", status=502)
+    server.fail_next("objects", 4, kind="status", status=502)
     summary = execute(auto.uuid, slot(1).isoformat())
     assert summary["status"] == "failed" and summary["attempts"] == 4
     assert "kept failing after 4 tries" in summary["reason"] and "HTTP 502" in summary["error"]
     assert fresh(db, auto).watermark_at == before and server.sent_records() == []
     assert execute(auto.uuid, slot(2).isoformat())["status"] == "succeeded"
     assert [r["id"] for r in server.sent_records()] == ["a", "b"]
+
+
+def test_a_planned_run_whose_batch_keeps_failing_is_deferred_and_completed_with_the_same_keys(
+        db: Session, server: IntegrationServer, fast: None, rclient: redis.Redis) -> None:
+    """Once its plan is stored, a run is completed as planned: the next slot completes it first, under
+    its own Idempotency-Keys, and only then plans from the (moved) watermark."""
+    server.set_records("supplier", [record("a", 1), record("b", 2)])
+    auto = definitions(db, server)
+    before = fresh(db, auto).watermark_at
+    server.fail_next("invoke", 4, kind="status", status=502)
+    summary = execute(auto.uuid, slot(1).isoformat())
+    assert summary["status"] == "deferred" and summary["attempts"] == 4, summary
+    assert "kept failing after 4 tries" in summary["reason"] and "same Idempotency-Keys" in summary["reason"]
+    assert fresh(db, auto).watermark_at == before and server.sent_records() == []
+    first = run_of(db, auto, slot(1))
+    server.set_records("supplier", [record("a", 1), record("b", 2, updated=3)])  # b changes meanwhile
+    assert execute(auto.uuid, slot(2).isoformat())["status"] == "succeeded"
+    assert run_of(db, auto, slot(1)).status == "succeeded"
+    keys_applied = {inv.key for inv in server.invocations()}
+    assert keys_applied == {f"{first.uuid}:0", f"{run_of(db, auto, slot(2)).uuid}:0"}
+    # the planned versions went under the first run's key; b's newer version went with the next slot
+    applied = [(r["id"], r["updated_at"]) for r in server.sent_records()]
+    assert applied == [("a", record("a", 1)["updated_at"]), ("b", record("b", 2)["updated_at"]),
+                       ("b", record("b", 2, updated=3)["updated_at"])]
 
 
 def test_other_4xx_and_malformed_bodies_fail_without_retry(

@@ -3,6 +3,7 @@ a run resumed after its worker died; chains (including a cycle)."""
 
 from __future__ import annotations
 
+import time
 from datetime import timedelta
 
 import pytest
@@ -101,14 +102,18 @@ def test_a_redelivered_run_whose_worker_died_resumes_at_the_first_unsent_batch(
         db: Session, server: IntegrationServer, fast: None, rclient: redis.Redis) -> None:
     server.set_records("supplier", [record(f"r{i}", i) for i in range(5)])  # batches of 2: 3 batches
     auto = definitions(db, server)
-    server.fail_next("invoke", 4, kind="status", status=500, skip=1)  # batch 1 fails: run fails...
+    server.fail_next("invoke", 4, kind="status", status=500, skip=1)  # batch 1 fails: run deferred...
     execute(auto.uuid, slot().isoformat())
     run = run_of(db, auto)
+    assert run.status == "deferred" and run.batches_sent == 1
     # ... then pretend it had died instead: still running, its lock left behind, one batch acknowledged.
     run.status, run.finished_at = "running", None
     db.commit()
-    rclient.set(keys.run_lock(auto.uuid), f"{slot().isoformat()}|dead-worker", ex=60)
+    rclient.set(keys.run_lock(auto.uuid), f"{slot().isoformat()}|dead-worker", px=400)
     server.set_records("supplier", [record(f"r{i}", i) for i in range(5)] + [record("late", 3)])
+    busy = execute(auto.uuid, slot().isoformat(), redelivered=True)
+    assert busy["status"] == "running" and 0 < busy["busy_for_s"] <= 0.4  # nothing takes over a held lock
+    time.sleep(0.5)  # the dead holder's lock expires
     summary = execute(auto.uuid, slot().isoformat(), redelivered=True)
     assert summary["status"] == "succeeded" and summary["records_sent"] == 5, summary
     assert [inv.key.split(":")[1] for inv in server.invocations()] == ["0", "1", "2"]

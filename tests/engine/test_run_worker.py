@@ -99,7 +99,7 @@ def test_a_worker_killed_mid_run_finishes_the_run_exactly_once_after_redelivery(
     server.set_records("supplier", [record(f"r{i}", i) for i in range(3)])
     server.state.invoke_delay_s = 3.0
     auto = definitions(db, server)
-    env = processes.celery_env(VISIBILITY_TIMEOUT_S="10", INVOKE_BATCH_SIZE="2")
+    env = processes.celery_env(VISIBILITY_TIMEOUT_S="10", RUN_LOCK_TTL_S="5", INVOKE_BATCH_SIZE="2")
     doomed = processes.start_worker(env, "doomed", 1, tmp_path, pool="threads")
     started.append(doomed)
     the_slot = slot()
@@ -112,8 +112,7 @@ def test_a_worker_killed_mid_run_finishes_the_run_exactly_once_after_redelivery(
     done = processes.wait_until(lambda: run_of(db, auto, the_slot).status == "succeeded", 45)
     assert done, processes.log_of(survivor)
     run = run_of(db, auto, the_slot)
-    assert run.attempts == 2 and run.records_sent == 3
-    assert "taken over" in processes.log_of(survivor)
+    assert run.attempts == 2 and run.records_sent == 3  # resumed once the dead holder's lock expired
     keys_sent = [inv.key for inv in server.invocations()]
     assert sorted(set(keys_sent)) == [f"{run.uuid}:0", f"{run.uuid}:1"]
     assert [r["id"] for r in server.sent_records()] == ["r0", "r1", "r2"]  # each applied once
