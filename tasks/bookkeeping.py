@@ -17,10 +17,10 @@ from sqlalchemy.orm import Session, joinedload
 from models.automation import Automation
 from models.base import new_uuid, utcnow
 from models.db import session_scope
+from models.logging_setup import redact
 from models.run import FINISHED, Run
 from tasks.context import RunContext, build_context
 from tasks.resilience import once_more_on_disconnect
-from tasks.selection import Watermark
 
 log = logging.getLogger(__name__)
 
@@ -149,14 +149,6 @@ def start(automation_uuid: str, slot: datetime, claim: bool, skip_reason: str | 
 
 
 @once_more_on_disconnect
-def save_plan(run_id: int, plan: dict[str, Any]) -> None:
-    """Fix what the run sends before sending any of it, so a redelivery resends the same batches."""
-    with session_scope() as db:
-        db.execute(update(Run).where(Run.id == run_id).values(
-            plan=plan, records_fetched=plan["fetched"], records_matched=plan["matched"]))
-
-
-@once_more_on_disconnect
 def batch_sent(run_id: int, batches_sent: int, records: int) -> None:
     """The partner acknowledged one more batch (guarded, so a statement retried after a lost reply
     does not count the batch twice)."""
@@ -172,27 +164,6 @@ def add_attempt(run_id: int) -> None:
         db.execute(update(Run).where(Run.id == run_id).values(attempts=Run.attempts + 1))
 
 
-@once_more_on_disconnect
-def finish(run_id: int, status: str, reason: str | None = None, error: str | None = None,
-           watermark: tuple[int, Watermark] | None = None, sent_add: int = 0, **counts: int) -> RunState:
-    """Write the outcome (and, on success, the automation's new watermark) in one transaction;
-    a run already finished (by another delivery, or by this statement before its reply was lost) keeps
-    its counts."""
-    with session_scope() as db:
-        run = db.get(Run, run_id)
-        if run is None:
-            raise LookupError(f"run {run_id} vanished")
-        if run.status not in FINISHED:
-            for name, value in counts.items():
-                setattr(run, name, value)
-            run.records_sent = (run.records_sent or 0) + sent_add
-            _finish_row(run, status, reason, error)
-        if watermark is not None:
-            advance_watermark(db, *watermark)
-        db.flush()
-        return RunState.of(run)
-
-
 def _finish_row(run: Run, status: str, reason: str | None, error: str | None = None) -> None:
     """Final status, reason, error and timings on the row."""
     now = utcnow()
@@ -201,12 +172,6 @@ def _finish_row(run: Run, status: str, reason: str | None, error: str | None = N
     started = run.started_at or now
     run.started_at = started
     run.duration_ms = int((now - started).total_seconds() * 1000)
-
-
-def advance_watermark(db: Session, automation_id: int, mark: Watermark) -> None:
-    """Move the watermark; updated_at is kept, as this is run state, not a definition change."""
-    db.execute(update(Automation).where(Automation.id == automation_id).values(
-        watermark_at=mark.at, watermark_ids=sorted(mark.ids), updated_at=Automation.updated_at))
 
 
 @once_more_on_disconnect
@@ -225,6 +190,7 @@ def fail_unfinished(automation_uuid: str, slot: datetime, reason: str, error: st
             auto_id = select(Automation.id).where(Automation.uuid == automation_uuid).scalar_subquery()
             db.execute(update(Run).where(Run.automation_id == auto_id, Run.scheduled_for == slot,
                                          Run.status.not_in(sorted(FINISHED)))
-                       .values(status="failed", reason=reason, error=error, finished_at=utcnow()))
+                       .values(status="failed", reason=redact(reason), error=redact(error),
+                               finished_at=utcnow()))
     except Exception:
         log.exception("could not fail the run of automation %s slot %s", automation_uuid, slot.isoformat())

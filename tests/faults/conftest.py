@@ -38,7 +38,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 def clean_queues(client: redis.Redis) -> None:
     """Drop queued and unacknowledged messages, beat's keys and run locks left by an earlier test."""
     client.delete(*BEAT_KEYS, *KOMBU_KEYS)
-    stale = list(client.scan_iter(keys.PREFIX + "run-lock:*"))
+    stale = [*client.scan_iter(keys.PREFIX + "run-lock:*"), *client.scan_iter(keys.PREFIX + "resume:*")]
     if stale:
         client.delete(*stale)
 
