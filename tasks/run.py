@@ -47,10 +47,11 @@ def run_automation(self: Task, automation_uuid: str, scheduled_for: str) -> dict
     retries, limit = self.request.retries, get_settings().retry_attempts
     if busy_for_s is not None and retries < limit:
         # The slot's lock is held: by a live delivery (it finishes the run), or by a dead one whose lock
-        # expires within RUN_LOCK_TTL_S. Check back soon, then less often until the lock would have
-        # expired: short countdowns, far below the visibility timeout. Beat's resume sweep is the
-        # backstop when these checks run out.
-        raise self.retry(countdown=min(busy_for_s, float(2 ** retries)) + 1.0, max_retries=limit)
+        # expires within RUN_LOCK_TTL_S. Check back soon, then less often; the last check comes after the
+        # lock would have expired. Short countdowns, far below the visibility timeout; beat's resume
+        # sweep is the backstop.
+        wait_s = busy_for_s if retries == limit - 1 else min(busy_for_s, float(2 ** retries))
+        raise self.retry(countdown=wait_s + 1.0, max_retries=limit)
     return summary
 
 
