@@ -169,6 +169,13 @@ def _run_holding_lock(automation_uuid: str, slot: datetime, heartbeat: Heartbeat
         _run_slot(automation_uuid, earlier, heartbeat, claim.look_up(automation_uuid, earlier))
         done.add(earlier)
         found = claim.look_up(automation_uuid, slot)
+    if found.context is not None and found.unfinished_slot is not None:
+        # An earlier run is still unfinished (deferred again): its plan goes first, so this slot plans
+        # nothing now; its records are fetched by the next run once the earlier one has finished.
+        earlier = found.unfinished_slot.isoformat()
+        reason = f"an earlier run of this automation (slot {earlier}) is unfinished and goes first"
+        return summarize(automation_uuid, slot, bookkeeping.start(automation_uuid, slot, claim=False,
+                                                                  skip_reason=reason))
     return _run_slot(automation_uuid, slot, heartbeat, found)
 
 

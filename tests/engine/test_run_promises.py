@@ -202,3 +202,20 @@ def test_finding_7_a_record_dated_2099_does_not_hide_the_records_after_it(
     assert applied[("b", later["updated_at"])] == 1  # the real record after it is sent
     assert applied[("future", future["updated_at"])] == 1  # and the future one only once
     assert applied[("a", record("a", 1)["updated_at"])] == 1
+
+
+def test_a_slot_after_a_run_that_stays_deferred_plans_nothing_and_sends_nothing_under_new_keys(
+        db: Session, server: IntegrationServer, fast: None, rclient: redis.Redis) -> None:
+    records = [record(f"r{i}", i) for i in range(5)]
+    server.set_records("supplier", records)
+    auto = definitions(db, server)
+    _leave_half_sent(db, server, auto, slot(1))  # deferred run: batch 0 of 3 acknowledged
+    first = run_of(db, auto, slot(1))
+    server.fail_next("invoke", 4, kind="status", status=503)  # the partner is still down
+    summary = execute(auto.uuid, slot(2).isoformat())
+    assert summary["status"] == "skipped" and "unfinished and goes first" in summary["reason"], summary
+    assert run_of(db, auto, slot(1)).status == "deferred"
+    assert {inv.key.split(":")[0] for inv in server.invocations()} == {first.uuid}
+    assert execute(auto.uuid, slot(3).isoformat())["status"] in ("succeeded", "below_threshold")
+    assert run_of(db, auto, slot(1)).status == "succeeded"
+    assert _applied_versions(server) == Counter((str(r["id"]), r["updated_at"]) for r in records)
