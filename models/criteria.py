@@ -4,8 +4,14 @@ Pure: no I/O. DESIGN.md "Criteria" is the contract; where it is silent this modu
 - `additional_criteria` false or no groups: every record matches and the text is "All records".
 - Details are validated even when `additional_criteria` is false (flipping the flag later must not fail).
 - A blank (whitespace-only) value counts as missing; IN/NOT_IN comma strings drop empty items.
-- Numbers are plain decimal literals (no inf/nan/underscores; bool is not a number); dates are ISO
-  `YYYY-MM-DD[THH:MM[:SS[.f]]][Z|±HH:MM]`, naive ones UTC, a date is midnight UTC.
+- Numbers are plain decimal literals of ASCII digits (no inf/nan/underscores; bool is not a number),
+  of any length: long integer literals (and literals beyond a float's range) are read exactly as
+  Decimal, never through int()'s digit limit; dates are ISO `YYYY-MM-DD[THH:MM[:SS[.f]]][Z|±HH:MM]`
+  (ASCII digits), naive ones UTC, a date is midnight UTC.
+- Text compares in NFC; ignoring case, as NFC of the case-folded NFD (`caseless`), for every text
+  operator. MATCHES searches the NFC text (ignoring case, also its case-folded form when it is not
+  ASCII) with re.IGNORECASE, the pattern's literal characters that fold to several read as their
+  folding (`ß` as `(?:ss)`); see criteria_compile.fold_pattern.
 - Ordered comparison of values that are not both numbers nor both dates compares their text.
 - Text of a boolean is "true"/"false". Lists and objects are not scalars: only HAS_VALUE, CONTAINS
   (an element equals the value), STARTS_WITH / ENDS_WITH (the first / last element equals it) look
@@ -34,17 +40,23 @@ from models.criteria_compile import (
     Predicate,
     _always_true,
     _closures,
+    _fast_path,
     _generate,
+    _getter,
     _list_items,
     _quote,
     _render,
     _text,
+    _value_test,
+    caseless,
+    compile_pattern,
+    nfc,
 )
 from models.errors import DefinitionError, FieldError
 
 __all__ = [
-    "ALL_RECORDS", "OPERATORS", "ROOT", "Criteria", "Group", "Predicate", "Rule", "_closures",
-    "parse_criteria",
+    "ALL_RECORDS", "OPERATORS", "ROOT", "Criteria", "Group", "Predicate", "Rule", "_closures", "caseless",
+    "compile_problems", "nfc", "parse_criteria",
 ]
 
 ROOT = "additional_criteria_details"
@@ -234,8 +246,34 @@ def _value_problem(operator: str, raw: Any) -> tuple[str, str] | None:
         return "", "must be a text, number, boolean or list" if lists else "must be a text, number or boolean"
     if raw is None or (isinstance(raw, str) and not raw.strip()) or (lists and not _list_items(raw)):
         return "", f"is required for operator {operator}"
-    try:
-        re.compile(_text(raw, True) if operator == "MATCHES" else "")
-    except re.error as exc:
-        return "", f"is not a valid regular expression: {exc}"
+    if operator == "MATCHES":
+        try:
+            compile_pattern(raw, True)
+            compile_pattern(raw, False)
+        except (re.error, OverflowError, RecursionError) as exc:
+            return "", f"is not a valid regular expression: {exc}"
     return None
+
+
+def compile_problems(criteria: Criteria) -> list[FieldError]:
+    """Compile validated criteria the way the worker will, rule by rule; what fails is named by its
+    field path (a rule's field_name or value), so that nothing stored can fail a run when it compiles."""
+    errors: list[FieldError] = []
+    for i, group in enumerate(criteria.groups):
+        for j, rule in enumerate(group.rules):
+            path = f"{ROOT}.{i}.rules.{j}"
+            try:
+                _getter(rule.field_name)
+            except Exception as exc:  # noqa: BLE001 - any failure is reported, never raised later
+                errors.append(FieldError(f"{path}.field_name", f"cannot be evaluated ({type(exc).__name__})"))
+            try:
+                _value_test(rule)
+                _fast_path(rule)
+            except Exception as exc:  # noqa: BLE001
+                errors.append(FieldError(f"{path}.value", f"cannot be compiled ({type(exc).__name__})"))
+    if not errors and criteria.groups:
+        try:
+            criteria.compile()({})
+        except Exception as exc:  # noqa: BLE001
+            errors.append(FieldError(ROOT, f"cannot be compiled ({type(exc).__name__})"))
+    return errors

@@ -9,11 +9,12 @@ from __future__ import annotations
 import logging
 from datetime import datetime
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from models.automation import Automation
 from models.base import utcnow
+from models.criteria import caseless
 from models.db import session_scope
 from models.run import Run
 from models.settings import get_settings
@@ -53,13 +54,16 @@ def _plan_chain(db: Session, run_id: int, connection_id: int, automation_id: int
 
 
 def find_automation(db: Session, connection_id: int, name: str) -> Automation | None:
-    """The automation of the connection whose name or code is `name`, ignoring case."""
-    wanted = name.strip().lower()
-    stmt = (select(Automation).where(Automation.connection_id == connection_id,
-                                     or_(func.lower(Automation.name) == wanted,
-                                         func.lower(Automation.code) == wanted))
-            .order_by(Automation.id))
-    return db.scalars(stmt).first()
+    """The automation of the connection whose name or code is `name`, ignoring case as criteria do
+    (Unicode case folding and NFC, compared in Python: SQLite's lower() folds ASCII only); the first
+    by id when several match."""
+    wanted = caseless(name.strip())
+    rows = db.execute(select(Automation.id, Automation.name, Automation.code)
+                      .where(Automation.connection_id == connection_id).order_by(Automation.id))
+    for automation_id, own_name, code in rows:
+        if caseless((own_name or "").strip()) == wanted or caseless((code or "").strip()) == wanted:
+            return db.get(Automation, automation_id)
+    return None
 
 
 def chain_automation_ids(db: Session, run: Run, limit: int) -> set[int]:

@@ -9,7 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from models.criteria import Criteria, Group, Rule, _closures, parse_criteria
+from models.criteria import Criteria, Group, Rule, _closures, caseless, nfc, parse_criteria
+from models.criteria_compile import NON_ASCII_REACHES, fold_pattern
 from models.errors import DefinitionError
 
 MISSING = object()
@@ -191,6 +192,125 @@ CASE_CASES = [
 def test_case_sensitivity(operator: str, value: Any, field_value: Any, sensitive: Any,
                           expected: bool) -> None:
     check(one_rule(operator, value, case_sensitive=sensitive), record_with(field_value), expected)
+
+
+E_ACUTE, E_COMBINING = "\u00e9", "e\u0301"  # é precomposed, and e + combining acute accent
+
+# (operator, rule value, record value, case_sensitive, expected): text is compared in NFC, and (unless
+# case-sensitive) case-folded; MATCHES folds case exactly like EQUALS does.
+TEXT_CASES = [
+    ("MATCHES", "strasse", "Straße", False, True),  # the subject is case-folded like EQUALS'
+    ("MATCHES", "^Straße$", "STRASSE", False, True),  # so are the pattern's literal characters
+    ("MATCHES", "^straß+e$", "STRASSSSE", False, True),  # ß folds to the group (?:ss): + repeats "ss"
+    ("MATCHES", "^straß+e$", "STRASSSE", False, False),
+    ("MATCHES", "^stra(?:ß)+e$", "STRASSSSE", False, True),
+    ("MATCHES", "^[ß]$", "ß", False, True),  # a class is left to re.IGNORECASE (searched in NFC too)
+    ("MATCHES", "^(?P<ß>x)(?P=ß)$", "XX", False, True),  # group names are not folded
+    ("MATCHES", r"^\D+$", "ABC", False, True),  # escapes are not folded (\D stays \D)
+    ("MATCHES", "^STRASSE$", "Straße", False, True),
+    ("MATCHES", "^Straße$", "STRASSE", True, False),
+    ("MATCHES", "^Straße$", "Straße", True, True),
+    ("MATCHES", f"^caf{E_ACUTE}$", f"CAF{E_COMBINING.upper()}", False, True),
+    ("MATCHES", f"^caf{E_COMBINING}$", f"caf{E_ACUTE}", True, True),
+    ("MATCHES", f"^caf{E_ACUTE}$", f"caf{E_COMBINING}", True, True),
+    ("EQUALS", "Straße", "STRASSE", False, True),
+    ("EQUALS", "Straße", "STRASSE", True, False),
+    ("EQUALS", E_ACUTE, E_COMBINING, False, True),
+    ("EQUALS", E_ACUTE, E_COMBINING, True, True),  # NFC when case-sensitive too
+    ("EQUALS", E_COMBINING.upper(), E_ACUTE, False, True),
+    ("EQUALS", "\u00c5", "\u212b", True, True),  # Å and the Angstrom sign are canonically equal
+    ("EQUALS", "a;b", "a\u037eb", True, True),  # and ; and the Greek question mark
+    ("EQUALS", "a;b", "A\u037eB", False, True),
+    ("NOT_EQUALS", E_ACUTE, E_COMBINING, True, False),
+    ("CONTAINS", f"caf{E_ACUTE}", f"Un CAF{E_COMBINING} noir", False, True),
+    ("CONTAINS", f"caf{E_COMBINING}", f"un caf{E_ACUTE} noir", True, True),
+    ("CONTAINS", "e", E_ACUTE, False, False),  # NFC: é is one character
+    ("STARTS_WITH", E_ACUTE, f"{E_COMBINING}t{E_ACUTE}", True, True),
+    ("ENDS_WITH", E_COMBINING, f"caf{E_ACUTE}", False, True),
+    ("IN", [E_ACUTE, "x"], E_COMBINING.upper(), False, True),
+    ("IN", f"{E_COMBINING},x", E_ACUTE, True, True),
+    ("NOT_IN", [E_ACUTE], E_COMBINING, True, False),
+    ("GREATER_THAN_OR_EQUALS", E_ACUTE, E_COMBINING, True, True),
+    ("LESS_THAN_OR_EQUALS", "STRASSE", "straße", False, True),
+]
+
+
+@pytest.mark.parametrize(("operator", "value", "field_value", "sensitive", "expected"), TEXT_CASES)
+def test_text_is_nfc_and_case_folded(operator: str, value: Any, field_value: Any, sensitive: bool,
+                                     expected: bool) -> None:
+    check(one_rule(operator, value, case_sensitive=sensitive), record_with(field_value), expected)
+
+
+@pytest.mark.parametrize(("operator", "value", "field_value", "sensitive", "expected"), [
+    ("EQUALS", "K", "\u212a", True, True),  # the Kelvin sign is canonically K
+    ("EQUALS", "k", "\u212a", False, True),
+    ("IN", ["x;y", "z"], "X\u037eY", False, True),
+    ("NOT_IN", ["x;y"], "x\u037ey", True, False),
+    ("NOT_EQUALS", "a`", "a\u1fef", True, False),
+    ("EQUALS", "ab", "a\u037eb", False, False),
+])
+def test_the_three_characters_that_normalise_to_ascii(operator: str, value: Any, field_value: Any,
+                                                       sensitive: bool, expected: bool) -> None:
+    check(one_rule(operator, value, case_sensitive=sensitive), record_with(field_value), expected)
+
+
+def test_what_lets_whole_text_equality_skip_the_ascii_check() -> None:
+    """Over every code point: text whose casefold() is ASCII is its own caseless() form, and the only
+    non-ASCII characters whose NFC or caseless() form is ASCII text other than their casefold() map
+    to the characters of NON_ASCII_REACHES (the compiled fast path relies on both)."""
+    reached: set[str] = set()
+    for code in range(0x80, 0x110000):
+        if 0xD800 <= code <= 0xDFFF:
+            continue
+        ch = chr(code)
+        folded, key, nfc_form = ch.casefold(), caseless(ch), nfc(ch)
+        if folded.isascii():
+            assert key == folded, hex(code)
+        if key.isascii() and key != folded:
+            reached.update(key)
+        if nfc_form.isascii():
+            reached.update(nfc_form)
+    assert reached == set(NON_ASCII_REACHES)
+
+
+@pytest.mark.parametrize(("pattern", "folded"), [
+    ("^Straße$", "^Stra(?:ss)e$"),
+    ("[ß]", "[ß]"),
+    ("[]ß]ß", "[]ß](?:ss)"),
+    ("[^]ß]ß", "[^]ß](?:ss)"),
+    (r"[\]ß]ß", r"[\]ß](?:ss)"),
+    (r"\ßß", r"\ß(?:ss)"),
+    (r"\N{LATIN SMALL LETTER SHARP S}ß", r"\N{LATIN SMALL LETTER SHARP S}(?:ss)"),
+    ("(?P<ß>ß)(?P=ß)", "(?P<ß>(?:ss))(?P=ß)"),
+    ("(?#ß)(?i:ß)(?<=ß)", "(?#ß)(?i:(?:ss))(?<=(?:ss))"),
+    ("ﬁ+", "(?:fi)+"),
+    ("İ", "(?:i\u0307)"),
+    ("ǰ", "ǰ"),  # its folding is NFC ǰ again: one character
+    ("cafe\u0301", "café"),
+    ("unclosed [ß", "unclosed [ß"),
+    ("ascii only", "ascii only"),
+])
+def test_fold_pattern(pattern: str, folded: str) -> None:
+    """Only literal characters that fold to several change; escapes, classes and group headers do not."""
+    assert fold_pattern(pattern) == folded
+
+
+# Only ASCII digits make a number (or a date): "٣" is the text "٣", not 3.
+@pytest.mark.parametrize(("operator", "value", "field_value", "expected"), [
+    ("EQUALS", 3, "٣", False),
+    ("EQUALS", "3", "٣", False),
+    ("EQUALS", "٣", "٣", True),
+    ("IN", [3, 4], "٣", False),
+    ("EQUALS", 12, "１２", False),  # fullwidth digits
+    ("EQUALS", "12", "１２", False),
+    ("LESS_THAN", 10, "٣", False),  # compared as text: "٣" sorts after "10"
+    ("EQUALS", "2024-01-01", "٢٠٢٤-٠١-٠١", False),
+    ("EQUALS", 1.5, "١.٥", False),
+    ("EQUALS", 3, " 3 ", True),
+    ("EQUALS", 3, "\u00a03", False),  # only ASCII whitespace around a number
+])
+def test_numbers_are_ascii_digits(operator: str, value: Any, field_value: Any, expected: bool) -> None:
+    check(one_rule(operator, value), record_with(field_value), expected)
 
 
 @pytest.mark.parametrize(("field_value", "expected"), [

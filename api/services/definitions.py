@@ -12,7 +12,7 @@ from api.fields import check_json
 from api.services.lookup import is_uuid
 from models.automation import Automation
 from models.connection import Connection
-from models.criteria import Criteria, parse_criteria
+from models.criteria import Criteria, compile_problems, parse_criteria
 from models.errors import DefinitionError
 from models.partner_function import PartnerFunction
 from models.schedule import Schedule, parse_schedule
@@ -40,12 +40,17 @@ def parse_definition_schedule(values: dict[str, Any], anchor: datetime, default_
 
 
 def parse_definition_criteria(groups: Any, enabled: bool) -> Criteria:
-    """Parse additional_criteria_details; errors name `integration.additional_criteria_details.*`."""
+    """Parse and compile additional_criteria_details; errors name
+    `integration.additional_criteria_details.*`."""
     check_json(groups, f"{INTEGRATION}.additional_criteria_details")
     try:
-        return parse_criteria(groups, enabled)
+        criteria = parse_criteria(groups, enabled)
+        problems = compile_problems(criteria)  # compiled now, as the worker will: never a failure at run time
+        if problems:
+            raise DefinitionError(problems[0].field, problems[0].message, *problems[1:])
     except DefinitionError as exc:
         raise exc.prefixed(INTEGRATION) from None
+    return criteria
 
 
 def resolve_partner_function(session: Session, connection: Connection, ref: str) -> PartnerFunction:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Iterator
+from datetime import datetime, timedelta, tzinfo
 
 import pytest
 
@@ -68,3 +69,80 @@ def test_the_cache_is_bounded() -> None:
         criteria[0]["rules"][0]["value"] = f"v{i}"
         predicates.predicate_for(True, criteria)
     assert predicates.cache_size() == limit
+
+
+class _BrokenOffset(tzinfo):
+    """A time zone whose offset is out of range: a datetime carrying it cannot be compared or printed."""
+
+    def utcoffset(self, dt: datetime | None) -> timedelta:
+        return timedelta(hours=30)
+
+    def dst(self, dt: datetime | None) -> timedelta:
+        return timedelta(0)
+
+    def tzname(self, dt: datetime | None) -> str:
+        return "SECRET-ZONE"
+
+
+UNCOMPARABLE = datetime(2024, 5, 1, tzinfo=_BrokenOffset())
+AMOUNT_OR_NAME = [
+    {"group_condition": "OR", "rules": [
+        {"field_name": "Name", "operator": "EQUALS", "value": "n", "condition": "AND"},
+        {"field_name": "When", "operator": "GREATER_THAN", "value": "2024-01-01", "condition": "AND"}]},
+    {"group_condition": "AND", "rules": [
+        {"field_name": "Name", "operator": "EQUALS", "value": "x", "condition": "AND"}]},
+]
+
+
+def test_the_tolerant_predicate_answers_like_the_compiled_one() -> None:
+    """On ordinary records it is the compiled predicate, and notes nothing."""
+    tolerant = predicates.tolerant_predicate_for(True, SEED_000)
+    assert tolerant(MATCH) is True and tolerant(OTHER) is False and tolerant({}) is False
+    assert (tolerant.uncomparable, tolerant.example) == (0, None)
+    assert predicates.cache_size() == 1
+
+
+def test_an_uncomparable_value_does_not_match_its_rule_and_is_noted() -> None:
+    """The rule that cannot compare the value counts as not matching; the others still decide."""
+    with pytest.raises(ValueError):  # the plain compiled predicate raises on such a value
+        predicates.predicate_for(True, AMOUNT_OR_NAME)({"Name": "n", "When": UNCOMPARABLE})
+    tolerant = predicates.tolerant_predicate_for(True, AMOUNT_OR_NAME)
+    assert tolerant({"Name": "n", "When": UNCOMPARABLE}) is False  # (n AND ?) OR x
+    assert tolerant({"Name": "x", "When": UNCOMPARABLE}) is True  # second group
+    assert tolerant({"Name": "n", "When": "2024-02-01"}) is True
+    assert tolerant.uncomparable == 1  # the second record never evaluates the rule (short-circuit)
+    assert tolerant.example == "rule 2 of group 1 (When GREATER_THAN): value could not be compared"
+    tolerant({"Name": "n", "When": UNCOMPARABLE})
+    assert tolerant.uncomparable == 2
+    assert "SECRET" not in (tolerant.example or "") and "2024-05" not in (tolerant.example or "")
+
+
+def test_a_negative_operator_does_not_match_an_uncomparable_value() -> None:
+    """NOT_EQUALS is not "true because EQUALS failed": the value could not be compared at all."""
+    criteria = [{"group_condition": "AND", "rules": [
+        {"field_name": "When", "operator": "NOT_EQUALS", "value": "2024-01-01", "condition": "AND"}]}]
+    tolerant = predicates.tolerant_predicate_for(True, criteria)
+    assert tolerant({"When": UNCOMPARABLE}) is False and tolerant({"When": "2025-01-01"}) is True
+    assert tolerant({}) is True
+    assert tolerant.uncomparable == 1
+
+
+def test_each_run_counts_for_itself() -> None:
+    """Tolerant predicates share the cached compiled criteria but not their counts."""
+    first = predicates.tolerant_predicate_for(True, AMOUNT_OR_NAME)
+    second = predicates.tolerant_predicate_for(True, copy.deepcopy(AMOUNT_OR_NAME))
+    first({"Name": "n", "When": UNCOMPARABLE})
+    assert (first.uncomparable, second.uncomparable, second.example) == (1, 0, None)
+    assert predicates.cache_size() == 1
+
+
+def test_criteria_switched_off_match_every_record_tolerantly() -> None:
+    tolerant = predicates.tolerant_predicate_for(False, AMOUNT_OR_NAME)
+    assert tolerant({"When": UNCOMPARABLE}) is True and tolerant.uncomparable == 0
+
+
+def test_a_record_that_is_not_an_object_matches_nothing() -> None:
+    """Even a record that is not a JSON object does not raise: every rule counts as uncomparable."""
+    tolerant = predicates.tolerant_predicate_for(True, SEED_000)
+    assert tolerant(["not", "a", "record"]) is False  # type: ignore[arg-type]
+    assert tolerant.uncomparable == 1 and tolerant.example is not None
