@@ -30,7 +30,7 @@ from tasks.context import RunContext
 from tasks.fetch import fetch_records
 from tasks.integration_client import IntegrationClient
 from tasks.invoke import InvokeContext, invoke_batch
-from tasks.predicates import predicate_for
+from tasks.predicates import tolerant_predicate_for
 from tasks.selection import Plan, Record, Watermark, candidates, make_plan, newest_versions, record_id
 
 log = logging.getLogger(__name__)
@@ -90,9 +90,14 @@ def _new_plan(ctx: RunContext, fetched: list[Record]) -> Plan:
     leads to stays WATERMARK_SKEW_S behind now (the run's start)."""
     settings = get_settings()
     looked_at = candidates(fetched, ctx.since, ctx.since_last_look_up, ctx.applies_to_function)
-    predicate = predicate_for(ctx.additional_criteria, ctx.criteria)
+    predicate = tolerant_predicate_for(ctx.additional_criteria, ctx.criteria)
     cap = utcnow() - timedelta(seconds=settings.watermark_skew_s)
-    return make_plan(fetched, looked_at, predicate, ctx.since, settings.invoke_batch_size, cap)
+    plan = make_plan(fetched, looked_at, predicate, ctx.since, settings.invoke_batch_size, cap)
+    if predicate.uncomparable:  # such values do not match their rule; the run says so
+        note = (f"{predicate.uncomparable} record value(s) could not be compared and did not match "
+                f"(first: {predicate.example})")
+        plan = replace(plan, notes=(*plan.notes, note))
+    return plan
 
 
 def _noted(reason: str | None, plan: Plan) -> str | None:

@@ -151,9 +151,19 @@ def json_body(resp: requests.Response, what: str) -> Any:
     if not resp.content:
         return None
     try:
-        return resp.json()
+        return resp.json(parse_int=_json_int)
     except ValueError as exc:
         raise PermanentIntegrationError(f"{what}: the response is not JSON") from exc
+
+
+def _json_int(digits: str) -> int | str:
+    """A JSON integer; one longer than Python's int() accepts (4,300 digits) stays its digits as text,
+    so one such value in one record cannot make every run of an automation fail (the criteria compare
+    digit strings as numbers)."""
+    try:
+        return int(digits)
+    except ValueError:
+        return digits
 
 
 def _short_body(resp: requests.Response) -> str:

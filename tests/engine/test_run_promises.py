@@ -8,6 +8,7 @@ against waits longer than it).
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections import Counter
@@ -219,3 +220,28 @@ def test_a_slot_after_a_run_that_stays_deferred_plans_nothing_and_sends_nothing_
     assert execute(auto.uuid, slot(3).isoformat())["status"] in ("succeeded", "below_threshold")
     assert run_of(db, auto, slot(1)).status == "succeeded"
     assert _applied_versions(server) == Counter((str(r["id"]), r["updated_at"]) for r in records)
+
+
+class _HugeNumbers:
+    """The loopback server's json module, writing the placeholder "<huge>" as a bare 5,000-digit number."""
+
+    loads = staticmethod(json.loads)
+
+    @staticmethod
+    def dumps(body: object) -> str:
+        return json.dumps(body).replace('"<huge>"', "9" * 5000)
+
+
+def test_finding_6_a_record_with_a_number_of_5000_digits_does_not_stop_the_automation(
+        db: Session, server: IntegrationServer, fast: None, rclient: redis.Redis,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A 5,000-digit JSON number in one record: the run succeeds, the rule compares it as a number."""
+    monkeypatch.setattr("tests.integration_server.json", _HugeNumbers)
+    criteria = [{"group_condition": "AND", "rules": [
+        {"field_name": "Amount", "operator": "GREATER_THAN", "value": "100", "condition": "AND"}]}]
+    auto = definitions(db, server, additional_criteria=True, criteria=criteria)
+    server.set_records("supplier", [record("small", 1, Amount=5), record("big", 2, Amount=500),
+                                    record("poison", 3, Amount="<huge>")])
+    summary = execute(auto.uuid, slot().isoformat())
+    assert summary["status"] == "succeeded", summary
+    assert sorted(str(r["id"]) for r in server.sent_records()) == ["big", "poison"]
