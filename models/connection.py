@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Boolean, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -59,6 +59,9 @@ class Connection(IdentityMixin, Base):
     suspension_comment: Mapped[str | None] = mapped_column(Text)
     # Set when a token refresh is refused (invalid_grant): an operator must reconnect.
     needs_reconnect: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Partner limits: overrides of the provider's defaults (models.limits), {"per_minute", "per_day",
+    # "concurrent"}, each a positive integer or null for none; None: the defaults.
+    rate_limits: Mapped[dict[str, Any] | None] = mapped_column(default=None)
 
     partner_functions: Mapped[list[PartnerFunction]] = relationship(
         back_populates="connection", cascade="all, delete-orphan", passive_deletes=True

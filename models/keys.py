@@ -28,6 +28,7 @@ def refresh_lock(connection_uuid: str) -> str:
     return f"{PREFIX}refresh-lock:{connection_uuid}"
 
 
-def resume_marker(automation_uuid: str) -> str:
-    """Set by beat's resume sweep when it re-dispatches an abandoned run: once per marker TTL at most."""
-    return f"{PREFIX}resume:{automation_uuid}"
+def resume_marker(automation_uuid: str, resume_at: str) -> str:
+    """Set by beat's resume sweep when it dispatches an unfinished run again: once per marker TTL at most
+    for the same resume_at ("-" for an abandoned run)."""
+    return f"{PREFIX}resume:{automation_uuid}:{resume_at}"

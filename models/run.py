@@ -52,6 +52,11 @@ class Run(IdentityMixin, Base):
     # (tasks.selection.Plan.to_dict()); batches_sent: how many of them the partner acknowledged.
     plan: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     batches_sent: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # Partner limits: time spent waiting for the connection's budget, 429s received, and for a `deferred`
+    # run when beat dispatches it again (None: at the next resume sweep).
+    budget_wait_ms: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    throttled: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    resume_at: Mapped[datetime | None] = mapped_column()
 
     automation: Mapped[Automation] = relationship(back_populates="runs")
 

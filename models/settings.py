@@ -48,6 +48,10 @@ class Settings(BaseSettings):
     http_read_timeout_s: Annotated[float, Field(gt=0)] = 30.0
     # The OAuth refresh lock lives connect + read timeouts plus this (and is extended while the POST runs).
     refresh_lock_margin_s: Annotated[float, Field(ge=0)] = 10.0
+    # Partner limits: a permit that comes within this is waited for; a longer wait defers the run.
+    budget_max_wait_s: Annotated[float, Field(ge=0)] = 10.0
+    # A call-in-flight lease lives connect + read timeouts plus this (a killed worker's comes back then).
+    budget_lease_margin_s: Annotated[float, Field(ge=0)] = 10.0
     max_chain_depth: Annotated[int, Field(ge=0)] = 10
     visibility_timeout_s: Annotated[int, Field(ge=1)] = 7200
     result_expires_s: Annotated[int, Field(ge=60)] = 86400

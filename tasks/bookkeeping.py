@@ -46,12 +46,15 @@ class RunState:
     error: str | None
     started_at: datetime | None = None
     trigger: str | None = None
+    budget_wait_ms: int = 0
+    throttled: int = 0
+    resume_at: datetime | None = None
 
     #: The run columns a RunState is made of (what the lean writes return).
     COLUMNS: ClassVar[tuple[str, ...]] = (
         "id", "uuid", "scheduled_for", "status", "reason", "attempts", "chain_depth", "parent_run_uuid",
         "plan", "batches_sent", "records_fetched", "records_matched", "records_sent", "duration_ms", "error",
-        "started_at", "trigger")
+        "started_at", "trigger", "budget_wait_ms", "throttled", "resume_at")
 
     @classmethod
     def of(cls, run: Any) -> RunState:
@@ -59,7 +62,7 @@ class RunState:
         return cls(run.id, run.uuid, run.scheduled_for, run.status, run.reason, run.attempts, run.chain_depth,
                    run.parent_run_uuid, run.plan, run.batches_sent or 0, run.records_fetched,
                    run.records_matched, run.records_sent, run.duration_ms, run.error, run.started_at,
-                   run.trigger)
+                   run.trigger, run.budget_wait_ms or 0, run.throttled or 0, run.resume_at)
 
     @property
     def finished(self) -> bool:

@@ -27,6 +27,7 @@ from models.logging_setup import redact
 from models.run import FINISHED, UNFINISHED_SQL, Run
 from tasks import bookkeeping
 from tasks.bookkeeping import RunState
+from tasks.budget import Usage
 from tasks.context import RunContext, build_context
 from tasks.resilience import once_more_on_disconnect
 from tasks.selection import Watermark
@@ -70,6 +71,7 @@ class Claim:
     started_at: datetime = field(default_factory=utcnow)
     state: RunState | None = None
     retries: int = 0
+    usage: Usage = field(default_factory=Usage)  # the run's client's budget usage (set by perform)
 
     @property
     def stored_plan(self) -> dict[str, Any] | None:
@@ -124,7 +126,8 @@ class Claim:
         """
         known = self.state or self.found
         reason = known.final_reason(reason) if known is not None else reason
-        outcome = _outcome(status, _redacted(reason), _redacted(error), self._started(), counts)
+        outcome = _outcome(status, _redacted(reason), _redacted(error), self._started(),
+                           {**counts, **self._budget_columns()})
         moves = watermark is not None and watermark.at is not None
         if self.state is not None and moves and get_engine(None).dialect.name == "postgresql":
             assert watermark is not None
@@ -142,18 +145,29 @@ class Claim:
         return self.finished_elsewhere()
 
     @once_more_on_disconnect
-    def defer(self, reason: str, error: str | None) -> RunState:
-        """Leave the claimed run unfinished as `deferred` with why: it is resumed later with its plan."""
-        assert self.state is not None, "only a claimed run is deferred"
+    def defer(self, reason: str, error: str | None, resume_at: datetime | None = None) -> RunState:
+        """Leave the run unfinished as `deferred` with why (claimed first if it was not yet): it is resumed
+        with its plan, if it has one, at `resume_at` (None: at beat's next resume sweep)."""
+        if self.state is None and self.claim() is None:
+            return self.finished_elsewhere()
+        assert self.state is not None
         with autocommit_scope() as conn:
             unfinished = and_(_RUNS.c.id == self.state.id, _RUNS.c.status.not_in(_FINISHED))
             row = conn.execute(update(_RUNS).where(unfinished)
-                               .values(status="deferred", reason=_redacted(reason), error=_redacted(error))
+                               .values(status="deferred", reason=_redacted(reason), error=_redacted(error),
+                                       resume_at=resume_at, **self._budget_columns())
                                .returning(*_STATE)).first()
         if row is None:
             return self.finished_elsewhere()
         self.state = RunState.of(row)
         return self.state
+
+    def _budget_columns(self) -> dict[str, int]:
+        """The run's budget wait and 429s: what earlier deliveries recorded plus this one's."""
+        known = self.state or self.found
+        wait_ms = (known.budget_wait_ms if known else 0) + int(self.usage.wait_s * 1000)
+        throttled = (known.throttled if known else 0) + self.usage.throttled
+        return {"budget_wait_ms": wait_ms, "throttled": throttled}
 
     def _write_outcome(self, outcome: dict[str, Any], sent_add: int,
                        watermark: Watermark | None) -> Row[Any] | None:

@@ -52,6 +52,7 @@ def perform(ctx: RunContext, claim: Claim, guard: Callable[[str], None]) -> RunS
     effect (saving the plan, each batch).
     """
     client = IntegrationClient.for_connection(ctx.connection)
+    claim.usage = client.usage
     stored = claim.stored_plan
     plan = Plan.from_dict(stored) if stored else _new_plan(ctx, _fetch(client, ctx, ctx.since, claim))
     if not stored and plan.matched < ctx.ignore_threshold:

@@ -17,8 +17,10 @@ import requests
 
 from models.connection import Connection
 from models.errors import PermanentIntegrationError, TransientIntegrationError
+from models.limits import limits_for
 from models.logging_setup import redact
 from models.settings import get_settings
+from tasks.budget import Budget, Scope, Usage
 from tasks.retry import parse_retry_after
 
 log = logging.getLogger(__name__)
@@ -30,6 +32,8 @@ DEFAULT_PATHS: dict[str, str] = {
     "token_path": "/oauth/token",
 }
 SANDBOX_PROVIDER = "SANDBOX"
+MAX_THROTTLED = 20  # 429s one call waits out through the budget before they count as a failure
+DEFAULT_THROTTLE_PAUSE_S = 5.0  # a 429 without Retry-After pauses the connection this long
 _MAX_SESSIONS = 256
 _sessions: OrderedDict[str, requests.Session] = OrderedDict()
 _sessions_lock = threading.Lock()
@@ -92,6 +96,7 @@ class Endpoint:
     account_base: str
     token_type: str
     paths: dict[str, str] = field(default_factory=dict)
+    scope: Scope | None = None  # whose budget its calls take (None: no budget, for tools and tests)
 
     @classmethod
     def of(cls, conn: Connection) -> Endpoint:
@@ -102,8 +107,10 @@ class Endpoint:
         if not api:
             raise PermanentIntegrationError("the connection has no api_domain")
         account = (conn.account_server or "").strip() or api
+        scope = Scope(conn.uuid, conn.provider, limits_for(conn.provider, conn.rate_limits), conn.client_id,
+                      conn.remote_instance_id)
         return cls(conn.uuid, api.rstrip("/"), account.rstrip("/"), conn.token_type or "Bearer",
-                   connection_paths(conn.supporting_fields))
+                   connection_paths(conn.supporting_fields), scope)
 
     def url(self, path_key: str, **params: str) -> str:
         """The absolute URL of one of the contract's paths, parameters URL-quoted."""
@@ -174,13 +181,20 @@ def _short_body(resp: requests.Response) -> str:
 
 
 class IntegrationClient:
-    """Authenticated calls to one connection's integration API, for the length of one run."""
+    """Authenticated calls to one connection's integration API, for the length of one run.
+
+    Every call (each page, each invoke batch, each token refresh) first takes a permit from the
+    connection's budget (tasks/budget.py). A 429, or a 503 with Retry-After, pauses the whole connection
+    for every worker and the call is sent again through the budget: a wait the budget decides is not a
+    failed attempt. A wait longer than BUDGET_MAX_WAIT_S raises BudgetExceeded (the run defers).
+    """
 
     def __init__(
         self, endpoint: Endpoint, access_token: str | None, token_type: str, can_refresh: bool
     ) -> None:
         self.endpoint = endpoint
         self.session = session_for(endpoint.connection_uuid)
+        self.budget = Budget(endpoint.scope) if endpoint.scope is not None else None
         self._access_token = access_token
         self._token_type = token_type
         self._can_refresh = can_refresh
@@ -192,6 +206,11 @@ class IntegrationClient:
         endpoint = Endpoint.of(conn)
         return cls(endpoint, conn.secret("access_token", key), endpoint.token_type,
                    bool(conn.refresh_token_enc))
+
+    @property
+    def usage(self) -> Usage:
+        """What this client's calls met: budget waits, 429s (recorded on the run)."""
+        return self.budget.usage if self.budget is not None else Usage()
 
     def get_json(self, path_key: str, what: str, params: dict[str, Any], **path: str) -> Any:
         """GET one of the contract's paths and return its JSON body."""
@@ -206,17 +225,46 @@ class IntegrationClient:
 
     def _call(self, method: str, url: str, what: str, headers: dict[str, str] | None = None,
               **kwargs: Any) -> requests.Response:
-        """Send with the bearer header; on a 401 refresh the tokens once (if possible) and resend."""
-        resp = send(self.session, method, url, headers=self._headers(headers), **kwargs)
-        if resp.status_code == 401 and self._can_refresh:
-            from tasks import tokens
+        """Send within the budget with the bearer header; on a 401 refresh the tokens once (if possible)
+        and resend; while the partner throttles, pause the connection and resend (bounded)."""
+        for _ in range(MAX_THROTTLED + 1):
+            resp = self._send(method, url, what, headers, kwargs)
+            if resp.status_code == 401 and self._can_refresh:
+                from tasks import tokens
 
-            log.info("%s: 401 from connection %s, refreshing its token", what, self.endpoint.connection_uuid)
-            fresh = tokens.refresh(self.endpoint, used_token=self._access_token)
-            self._access_token, self._token_type = fresh.access_token, fresh.token_type
-            resp = send(self.session, method, url, headers=self._headers(headers), **kwargs)
+                log.info("%s: 401 from connection %s, refreshing its token", what,
+                         self.endpoint.connection_uuid)
+                fresh = tokens.refresh(self.endpoint, used_token=self._access_token, budget=self.budget)
+                self._access_token, self._token_type = fresh.access_token, fresh.token_type
+                resp = self._send(method, url, what, headers, kwargs)
+            if not self._throttled(resp):
+                break
         raise_for_status(resp, what)
         return resp
+
+    def _send(self, method: str, url: str, what: str, headers: dict[str, str] | None,
+              kwargs: dict[str, Any]) -> requests.Response:
+        """One request holding a permit of the connection's budget; the partner's counts are followed."""
+        if self.budget is None:
+            return send(self.session, method, url, headers=self._headers(headers), **kwargs)
+        with self.budget.permit(what):
+            resp = send(self.session, method, url, headers=self._headers(headers), **kwargs)
+        self.budget.follow(resp.headers)
+        return resp
+
+    def _throttled(self, resp: requests.Response) -> bool:
+        """A 429 (or a 503 with Retry-After): the connection is paused until then, for every worker."""
+        code = resp.status_code
+        retry_after = parse_retry_after(resp.headers.get("Retry-After"))
+        if self.budget is None or not (code == 429 or (code == 503 and retry_after is not None)):
+            return False
+        self.budget.usage.throttled += 1
+        wait = retry_after if retry_after is not None else DEFAULT_THROTTLE_PAUSE_S
+        problem = resp.headers.get("X-Rate-Limit-Problem")
+        scope = self.budget.scope
+        limit = f" ({problem.strip()[:32]} limit)" if problem else ""
+        self.budget.pause(wait, f"{scope.provider} answered {code}{limit}; Retry-After {wait:.0f} s")
+        return True
 
     def _headers(self, extra: dict[str, str] | None) -> dict[str, str]:
         """Authorization `{token_type} {access_token}` plus the call's own headers."""

@@ -20,14 +20,16 @@ import redis
 from celery import Task
 
 from models import keys
+from models.base import utcnow
 from models.errors import DefinitionError, IntegrationError
 from models.settings import get_settings
 from tasks import bookkeeping, claim
 from tasks.bookkeeping import RunState, Start
+from tasks.budget import BudgetExceeded
 from tasks.claim import PlanConflict
 from tasks.execution import failure_reason, perform
 from tasks.locks import Heartbeat, Lock, LockLost
-from tasks.resilience import DatabaseUnavailable, LockUnavailable, ServiceUnavailable, task_countdown_s
+from tasks.resilience import LockUnavailable, ServiceUnavailable, task_countdown_s
 from worker.celery_app import app
 
 log = logging.getLogger(__name__)
@@ -160,23 +162,35 @@ def _run_holding_lock(automation_uuid: str, slot: datetime, heartbeat: Heartbeat
     slot's: a slot never plans from the watermark while an unfinished plan exists."""
     found = claim.look_up(automation_uuid, slot)
     done: set[datetime] = set()
+    waiting: RunState | None = None
     while found.context is not None and found.unfinished_slot is not None and len(done) < MAX_EARLIER_RUNS:
         earlier = found.unfinished_slot
         if earlier in done:
             break
+        before = claim.look_up(automation_uuid, earlier)
+        if _waits(before.run):  # deferred until its resume_at: beat dispatches it then
+            waiting = before.run
+            break
         log.warning("automation %s: the run of slot %s was left unfinished; completing it before slot %s",
                     automation_uuid, earlier.isoformat(), slot.isoformat())
-        _run_slot(automation_uuid, earlier, heartbeat, claim.look_up(automation_uuid, earlier))
+        _run_slot(automation_uuid, earlier, heartbeat, before)
         done.add(earlier)
         found = claim.look_up(automation_uuid, slot)
     if found.context is not None and found.unfinished_slot is not None:
-        # An earlier run is still unfinished (deferred again): its plan goes first, so this slot plans
-        # nothing now; its records are fetched by the next run once the earlier one has finished.
-        earlier = found.unfinished_slot.isoformat()
-        reason = f"an earlier run of this automation (slot {earlier}) is unfinished and goes first"
+        # An earlier run is still unfinished (deferred): it counts as a run still going, and its plan
+        # goes first, so this slot plans nothing now; the next run fetches its records.
+        first = found.unfinished_slot.isoformat()
+        until = f", deferred until {waiting.resume_at.isoformat()}" if waiting and waiting.resume_at else ""
+        reason = f"another run of this automation is still going (slot {first}{until}); it goes first"
         return summarize(automation_uuid, slot, bookkeeping.start(automation_uuid, slot, claim=False,
                                                                   skip_reason=reason))
     return _run_slot(automation_uuid, slot, heartbeat, found)
+
+
+def _waits(run: RunState | None) -> bool:
+    """A deferred run whose resume_at has not come yet."""
+    return (run is not None and run.status == "deferred" and run.resume_at is not None
+            and run.resume_at > utcnow())
 
 
 def _run_slot(automation_uuid: str, slot: datetime, heartbeat: Heartbeat,
@@ -199,9 +213,12 @@ def _run_slot(automation_uuid: str, slot: datetime, heartbeat: Heartbeat,
     pending = claim.Claim(ctx.automation_id, slot, existing)
     try:
         state = perform(ctx, pending, heartbeat.check)
+    except BudgetExceeded as exc:  # the connection's budget is spent for longer than a worker should wait
+        log.info("run of automation %s slot %s deferred: %s", automation_uuid, slot.isoformat(), exc.reason)
+        state = pending.defer(exc.reason, None, resume_at=exc.resume_at)
     except (IntegrationError, DefinitionError) as exc:
         state = pending.finish("failed", reason=failure_reason(exc), error=str(exc))
-    except (DatabaseUnavailable, LockLost, PlanConflict):
+    except (ServiceUnavailable, LockLost, PlanConflict):
         raise  # the outcome is not ours to record now: retried, or left to the lock's holder
     except Exception as exc:
         log.exception("run of automation %s slot %s failed unexpectedly", automation_uuid, slot.isoformat())

@@ -19,6 +19,7 @@ import logging
 import re
 import time
 import uuid
+from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,6 +32,7 @@ from models.connection import Connection
 from models.db import session_scope
 from models.errors import PermanentIntegrationError, ReconnectRequiredError, TransientIntegrationError
 from models.settings import get_settings
+from tasks.budget import Budget
 from tasks.integration_client import Endpoint, json_body, raise_for_status, send, session_for
 from tasks.locks import Heartbeat, Lock
 
@@ -66,10 +68,11 @@ def refresh_wait_s() -> float:
     return refresh_lock_ttl_s() + get_settings().refresh_lock_margin_s
 
 
-def refresh(endpoint: Endpoint, used_token: str | None) -> Tokens:
+def refresh(endpoint: Endpoint, used_token: str | None, budget: Budget | None = None) -> Tokens:
     """Fresh tokens for the connection: refresh them ourselves, or wait for the caller doing it.
 
-    `used_token` is the access token that got the 401. A waiter whose holder finished without storing
+    `used_token` is the access token that got the 401; the token POST takes a permit of `budget` (the
+    connection's, shared by every worker) when one is given. A waiter whose holder finished without storing
     new tokens (its POST failed) takes the lock and tries itself, until the wait's deadline.
     """
     lock = Lock(keys.refresh_lock(endpoint.connection_uuid), refresh_lock_ttl_s())
@@ -79,7 +82,7 @@ def refresh(endpoint: Endpoint, used_token: str | None) -> Tokens:
         if lock.acquire(token):
             try:
                 with Heartbeat(lock, token) as heartbeat:
-                    return _refresh_holding_lock(endpoint, used_token, heartbeat, deadline)
+                    return _refresh_holding_lock(endpoint, used_token, heartbeat, deadline, budget)
             finally:
                 _release(lock, token)
         _wait_while_held(lock, deadline)
@@ -93,7 +96,7 @@ def refresh(endpoint: Endpoint, used_token: str | None) -> Tokens:
 
 
 def _refresh_holding_lock(endpoint: Endpoint, used_token: str | None, heartbeat: Heartbeat,
-                          deadline: float) -> Tokens:
+                          deadline: float, budget: Budget | None = None) -> Tokens:
     """Re-read first (another worker may have just refreshed), else call the token endpoint and store."""
     stored = _stored_tokens(endpoint.connection_uuid, used_token)
     if stored is not None:
@@ -107,7 +110,8 @@ def _refresh_holding_lock(endpoint: Endpoint, used_token: str | None, heartbeat:
     if not heartbeat.confirm():  # lost already (Redis unreachable, or a TTL shorter than our reads)
         raise TransientIntegrationError(f"connection {endpoint.connection_uuid}: the refresh lock was lost "
                                         "before the token request; not refreshing")
-    resp = send(session_for(endpoint.connection_uuid), "POST", endpoint.url("token_path"), data=form)
+    with budget.permit("token refresh") if budget is not None else nullcontext():
+        resp = send(session_for(endpoint.connection_uuid), "POST", endpoint.url("token_path"), data=form)
     if resp.status_code in (400, 401) and _error_code(resp) == "invalid_grant":
         return _after_invalid_grant(endpoint, used_token, form["refresh_token"], heartbeat, deadline)
     body = _token_body(endpoint, resp)

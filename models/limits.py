@@ -1,0 +1,91 @@
+"""Partner limits: the calls a connection may make to its integration API, by provider, overridable.
+
+Pure definitions (no I/O): the run's budget (tasks/budget.py) enforces them in Redis, the API shows and
+validates them. Defaults follow each provider's published limits (README "Partner limits" has the table
+and its sources); a connection overrides any of them with `rate_limits`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from typing import Any
+
+from models.errors import DefinitionError
+
+#: The keys of a connection's `rate_limits` override.
+KEYS = ("per_minute", "per_day", "concurrent")
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Calls per rolling minute, per rolling day, at once (None: no limit); an app-wide per-minute limit
+    per (provider, client_id); and whether `concurrent` is shared account-wide (by remote_instance_id)."""
+
+    per_minute: int | None = None
+    per_day: int | None = None
+    concurrent: int | None = 10
+    app_per_minute: int | None = None
+    account_wide: bool = False
+
+    def public(self) -> dict[str, Any]:
+        """The limits in force, as the API shows them."""
+        return {"per_minute": self.per_minute, "per_day": self.per_day, "concurrent": self.concurrent,
+                "app_per_minute": self.app_per_minute, "concurrent_scope":
+                    "account" if self.account_wide else "connection"}
+
+
+#: Published limits (README "Partner limits" names the sources). Every other provider: DEFAULT.
+PROVIDER_DEFAULTS: Mapping[str, Limits] = {
+    "XERO": Limits(per_minute=60, per_day=5000, concurrent=5, app_per_minute=10000),
+    "QUICKBOOKS": Limits(per_minute=500, concurrent=10),
+    "QUICKBOOKS_SANDBOX": Limits(per_minute=500, concurrent=10),
+    "ZOHO_BOOKS": Limits(per_minute=100, per_day=1000, concurrent=None),
+    "NETSUITE": Limits(concurrent=5, account_wide=True),
+}
+DEFAULT = Limits()
+
+
+def limits_for(provider: str, overrides: Mapping[str, Any] | None) -> Limits:
+    """The provider's defaults with the connection's overrides (a key set to None removes that limit)."""
+    base = PROVIDER_DEFAULTS.get(provider, DEFAULT)
+    if not overrides:
+        return base
+    return replace(base, **{k: overrides[k] for k in KEYS if k in overrides})
+
+
+def validate_rate_limits(value: Any, field: str) -> dict[str, int | None] | None:
+    """A `rate_limits` body value: an object of the known keys, each a positive integer or null; None
+    (JSON null) clears the override. Anything else is a DefinitionError naming the field."""
+    if value is None:
+        return None
+    if not isinstance(value, Mapping):
+        raise DefinitionError(field, "must be an object with per_minute, per_day and concurrent")
+    unknown = sorted(set(value) - set(KEYS))
+    if unknown:
+        raise DefinitionError(f"{field}.{unknown[0]}", f"unknown key; the keys are {', '.join(KEYS)}")
+    out: dict[str, int | None] = {}
+    for key in KEYS:
+        if key not in value:
+            continue
+        item = value[key]
+        if item is None:
+            out[key] = None
+            continue
+        number = _positive_int(item)
+        if number is None:
+            raise DefinitionError(f"{field}.{key}", "must be a positive integer or null")
+        out[key] = number
+    return out
+
+
+def _positive_int(item: Any) -> int | None:
+    """A positive integer (or a string of one, as SDKs send numbers); None when it is not one."""
+    if isinstance(item, bool):
+        return None
+    if isinstance(item, int):
+        return item if item > 0 else None
+    if isinstance(item, str) and item.strip().isascii() and item.strip().isdigit() and len(item.strip()) < 12:
+        number = int(item.strip())
+        return number if number > 0 else None
+    return None
