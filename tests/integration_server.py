@@ -43,6 +43,17 @@ class Invocation:
 
 
 @dataclass
+class PartnerLimits:
+    """A partner that enforces limits per tenant, as Xero does: 429 with Retry-After past any of them."""
+
+    per_minute: int | None = None
+    concurrent: int | None = None
+    per_day: int | None = None  # a spent day: 429 with Retry-After `day_retry_after_s`
+    day_retry_after_s: int = 10800
+    send_remaining: bool = True  # X-MinLimit-Remaining / X-DayLimit-Remaining on every answer
+
+
+@dataclass
 class ServerState:
     """Everything a test sets or reads; guarded by `lock`."""
 
@@ -61,6 +72,13 @@ class ServerState:
     max_tokens_in_flight: int = 0
     invoke_delay_s: float = 0.0
     invokes_started: int = 0  # counted before the delay: a test can act while a call is in flight
+    limits: PartnerLimits | None = None
+    calls: list[float] = field(default_factory=list)  # monotonic times of calls that got through
+    calls_total: int = 0  # every call, answered 429 or not
+    throttled_total: int = 0  # calls answered 429
+    in_flight: int = 0
+    max_in_flight: int = 0
+    fetch_delay_s: float = 0.0
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -142,6 +160,63 @@ class _Handler(BaseHTTPRequestHandler):
         """Quiet: tests assert on state, not on access logs."""
 
     def do_GET(self) -> None:
+        self._within_limits(self._get)
+
+    def do_POST(self) -> None:
+        self._within_limits(self._post)
+
+    def _within_limits(self, handle: Any) -> None:
+        """Count the call against the partner's limits (429 past any of them), and in flight while served."""
+        with self.state.lock:
+            self.state.calls_total += 1
+            refusal = self._refusal()
+            if refusal is None:
+                self.state.in_flight += 1
+                self.state.max_in_flight = max(self.state.max_in_flight, self.state.in_flight)
+                self.state.calls.append(time.monotonic())
+            else:
+                self.state.throttled_total += 1
+        if refusal is not None:
+            return self._reply(429, {"error": "rate limited"}, refusal)
+        try:
+            handle()
+        finally:
+            with self.state.lock:
+                self.state.in_flight -= 1
+
+    def _refusal(self) -> dict[str, str] | None:
+        """The 429's headers if this call is past a limit, else None (under the state's lock)."""
+        limits = self.state.limits
+        if limits is None:
+            return None
+        now = time.monotonic()
+        minute = sum(1 for t in self.state.calls if t > now - 60)
+        if limits.per_day is not None and len(self.state.calls) >= limits.per_day:
+            return {"Retry-After": str(limits.day_retry_after_s), "X-Rate-Limit-Problem": "day"}
+        if limits.concurrent is not None and self.state.in_flight >= limits.concurrent:
+            return {"Retry-After": "1", "X-Rate-Limit-Problem": "concurrent"}
+        if limits.per_minute is not None and minute >= limits.per_minute:
+            oldest = min(t for t in self.state.calls if t > now - 60)
+            return {"Retry-After": str(max(1, int(oldest + 60 - now + 1))), "X-Rate-Limit-Problem": "minute"}
+        return None
+
+    def _remaining_headers(self) -> dict[str, str]:
+        """Xero's remaining-count headers, when the partner sends them."""
+        limits = self.state.limits
+        if limits is None or not limits.send_remaining:
+            return {}
+        with self.state.lock:
+            now = time.monotonic()
+            minute = sum(1 for t in self.state.calls if t > now - 60)
+            day = len(self.state.calls)
+        out = {}
+        if limits.per_minute is not None:
+            out["X-MinLimit-Remaining"] = str(max(0, limits.per_minute - minute))
+        if limits.per_day is not None:
+            out["X-DayLimit-Remaining"] = str(max(0, limits.per_day - day))
+        return out
+
+    def _get(self) -> None:
         parts = urlsplit(self.path)
         if not parts.path.startswith("/objects/"):
             return self._reply(404, {"error": "not found"})
@@ -151,9 +226,12 @@ class _Handler(BaseHTTPRequestHandler):
         with self.state.lock:
             self.state.fetches.append(query)
             records = list(self.state.records.get(parts.path.split("/")[2], []))
-        return self._reply(200, _page(records, query))
+            delay = self.state.fetch_delay_s
+        if delay:
+            time.sleep(delay)
+        return self._reply(200, _page(records, query), self._remaining_headers())
 
-    def do_POST(self) -> None:
+    def _post(self) -> None:
         path = urlsplit(self.path).path
         body = self._body()
         if path == "/oauth/token":
@@ -178,7 +256,7 @@ class _Handler(BaseHTTPRequestHandler):
             duplicate = inv.key in self.state.applied
             if not duplicate:
                 self.state.applied[inv.key or f"none-{len(self.state.invocations)}"] = inv
-        self._reply(200, {"status": "duplicate" if duplicate else "accepted"})
+        self._reply(200, {"status": "duplicate" if duplicate else "accepted"}, self._remaining_headers())
 
     def _token(self, raw: bytes) -> None:
         """grant_type=refresh_token: rotate both tokens, or 400 invalid_grant (after `token_delay_s`)."""
