@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, ClassVar
 
-from sqlalchemy import select, update
+from sqlalchemy import and_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, joinedload
 
@@ -187,13 +187,19 @@ def set_reason(run_id: int, reason: str) -> None:
 
 
 def fail_unfinished(automation_uuid: str, slot: datetime, reason: str, error: str) -> None:
-    """Best effort, when the task gives up: fail the slot's run if it is recorded and not finished."""
+    """Best effort, when the task gives up: fail the slot's run if it is recorded, not finished and has no
+    stored plan; a run with a plan is left `deferred` instead (it is completed as planned, by beat's resume
+    sweep, since a batch of it may already be applied)."""
     try:
         with session_scope() as db:
             auto_id = select(Automation.id).where(Automation.uuid == automation_uuid).scalar_subquery()
-            db.execute(update(Run).where(Run.automation_id == auto_id, Run.scheduled_for == slot,
-                                         Run.status.not_in(sorted(FINISHED)))
+            slot_run = and_(Run.automation_id == auto_id, Run.scheduled_for == slot,
+                            Run.status.not_in(sorted(FINISHED)))
+            db.execute(update(Run).where(slot_run, Run.plan.is_(None))
                        .values(status="failed", reason=redact(reason), error=redact(error),
                                finished_at=utcnow()))
+            db.execute(update(Run).where(slot_run, Run.plan.is_not(None))
+                       .values(status="deferred", reason=redact(f"{reason}; the run resumes with its plan"),
+                               error=redact(error), resume_at=None))
     except Exception:
         log.exception("could not fail the run of automation %s slot %s", automation_uuid, slot.isoformat())

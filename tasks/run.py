@@ -58,8 +58,9 @@ def run_automation(self: Task, automation_uuid: str, scheduled_for: str) -> dict
 
 
 def retry_later(task: Task, automation_uuid: str, scheduled_for: str, exc: ServiceUnavailable) -> Exception:
-    """Redis or the database blinked: the task runs again later (same task id, so it takes its own lock
-    back and resumes from the saved plan); after RETRY_ATTEMPTS tries the slot is failed if it can be."""
+    """Redis or the database blinked: the task runs again later and resumes from the saved plan once the
+    lock is free; after RETRY_ATTEMPTS tries the slot's run is failed if it can be (deferred if it has a
+    plan: bookkeeping.fail_unfinished)."""
     retries, limit = task.request.retries, get_settings().retry_attempts
     if retries >= limit:
         log.error("run of automation %s slot %s: %s; giving up after %d task retries",

@@ -245,3 +245,18 @@ def test_finding_6_a_record_with_a_number_of_5000_digits_does_not_stop_the_autom
     summary = execute(auto.uuid, slot().isoformat())
     assert summary["status"] == "succeeded", summary
     assert sorted(str(r["id"]) for r in server.sent_records()) == ["big", "poison"]
+
+
+def test_a_task_that_gives_up_fails_an_unplanned_run_but_defers_a_planned_one(
+        db: Session, server: IntegrationServer, fast: None, rclient: redis.Redis) -> None:
+    from tasks import bookkeeping
+
+    server.set_records("supplier", [record(f"r{i}", i) for i in range(5)])
+    auto = definitions(db, server)
+    _leave_half_sent(db, server, auto, slot(1))  # running, plan stored, batch 0 acknowledged
+    bookkeeping.start(auto.uuid, slot(2), claim=True)  # running, no plan yet
+    for minutes in (1, 2):
+        bookkeeping.fail_unfinished(auto.uuid, slot(minutes), "the database stayed unavailable", "x")
+    planned, unplanned = run_of(db, auto, slot(1)), run_of(db, auto, slot(2))
+    assert planned.status == "deferred" and "resumes with its plan" in (planned.reason or "")
+    assert unplanned.status == "failed" and unplanned.finished_at is not None
