@@ -175,12 +175,15 @@ def chaos(args: argparse.Namespace, db_url: str, redis_url: str, log_dir: Path) 
         if any(tally.violations().values()) or sampler.regressions:
             evidence(engine, partner, ids, tally, log_dir)
         errors = {text: stack.log_count(text) for text in
-                  ("WorkerLostError", "was lost", "watermark not moved", "internal error", "Traceback")}
+                  ("was left unfinished; completing it", "(redelivered)", "in progress on another worker",
+                   "exited with 'signal 9 (SIGKILL)'", "was lost", "watermark not moved")}
+        unexpected = stack.unexpected_errors()
         return {"began": datetime.fromtimestamp(began, UTC).isoformat(timespec="seconds"),
                 "code": code_version(), "wall_s": time.time() - began, "args": vars(args),
                 "kills": stack.kills, "sweeps": sweeps,
                 "settle_s": settle_s, "settle_note": note, "drained": drained, "tally": tally,
-                "sampler": sampler, "errors": errors, "invocations": len(partner.invocations()),
+                "sampler": sampler, "errors": errors, "unexpected": unexpected,
+                "invocations": len(partner.invocations()),
                 "keys": len(partner.state.applied), "updates": store.updates, "creates": store.creates,
                 "fetches": sum(len(v) for v in partner.fetches.values()), "loadavg": os.getloadavg()}
     finally:
@@ -240,15 +243,20 @@ def table(r: dict[str, Any]) -> str:
         ("versions required (current at a plan time)", f"{t.required_versions:,}", ""),
         ("versions applied twice", f"{len(t.applied_twice)}", "0"),
         ("versions never applied", f"{len(t.never_applied)}", "0"),
-        ("ambiguous (±2 s of a plan time), not applied", f"{len(t.ambiguous)}", "few"),
+        ("ambiguous (born or superseded within 2 s of a plan time), not applied",
+         f"{len(t.ambiguous)} ({len(t.ambiguous) - t.ambiguous_fetched} never returned by a fetch of their "
+         "automation: superseded before any run fetched them)", "few"),
         ("final-state misses", f"{len(t.final_misses)}", "0"),
         ("runs left unfinished", f"{len(t.unfinished)}", "0"),
         ("plan chain breaks", f"{len(t.chain_breaks)}", "0"),
+        ("succeeded runs not completed as planned", f"{len(t.not_as_planned)}", "0"),
         ("batches of unknown runs", f"{len(t.strangers)}", "0"),
         ("watermark regressions (sampled every 0.5 s)",
          f"{len(r['sampler'].regressions)} in {r['sampler'].samples:,} samples "
          f"(max {r['sampler'].max_regression_s:.3f} s)", "none"),
-        ("worker/beat log lines", ", ".join(f"{k}: {v}" for k, v in r["errors"].items()), ""),
+        ("log lines", "; ".join(f"\"{k}\" {v}" for k, v in r["errors"].items()), ""),
+        ("ERROR log records other than Celery's report of a killed pool child",
+         f"{len(r['unexpected'])}", "0"),
     ]
     lines = [f"Chaos run, {r['began']} ({r['wall_s'] / 60:.1f} min wall, load average at the end "
              f"{r['loadavg'][0]:.2f}), seed {a['seed']}, code {r['code']}", "",
@@ -259,7 +267,8 @@ def table(r: dict[str, Any]) -> str:
               f"{f', standby took over in {k.takeover_s:.1f} s' if k.takeover_s is not None else ''}"
               f"{' ' + k.note if k.note else ''}" for k in kills]
     for name, evidence in [*t.violations().items(), ("ambiguous", t.ambiguous),
-                           ("watermark regressions", r["sampler"].regressions)]:
+                           ("watermark regressions", r["sampler"].regressions),
+                           ("unexpected ERROR records", r["unexpected"])]:
         if evidence:
             lines += ["", f"{name} ({len(evidence)}):", *[f"  {e}" for e in evidence[:25]]]
     return "\n".join(lines)

@@ -14,7 +14,8 @@ Per automation (each has its own `applies_to`, and every invoke body names it in
 - final-state misses: after quiescence the final version of every record was applied exactly once for
   every automation. Target 0.
 - unfinished: runs still queued, running or deferred. Target 0.
-Also checked: the plan chain has no break, and no applied batch belongs to an unknown run.
+Also checked: the plan chain has no break, each succeeded run's applied batches hold exactly its plan's
+record versions (one plan per run, completed as planned), and no applied batch belongs to an unknown run.
 """
 
 from __future__ import annotations
@@ -53,16 +54,19 @@ class Tally:
     applied_twice: list[str] = field(default_factory=list)
     never_applied: list[str] = field(default_factory=list)
     ambiguous: list[str] = field(default_factory=list)
+    ambiguous_fetched: int = 0  # of the ambiguous: returned by a fetch of the automation all the same
     final_misses: list[str] = field(default_factory=list)
     unfinished: list[str] = field(default_factory=list)
     chain_breaks: list[str] = field(default_factory=list)
+    not_as_planned: list[str] = field(default_factory=list)
     strangers: list[str] = field(default_factory=list)
 
     def violations(self) -> dict[str, list[str]]:
         """Each promise with the evidence against it (empty lists when kept)."""
         return {"applied twice": self.applied_twice, "never applied": self.never_applied,
                 "final-state misses": self.final_misses, "unfinished runs": self.unfinished,
-                "plan chain breaks": self.chain_breaks, "batches of unknown runs": self.strangers}
+                "plan chain breaks": self.chain_breaks, "runs not completed as planned": self.not_as_planned,
+                "batches of unknown runs": self.strangers}
 
 
 def parse(value: Any) -> datetime:
@@ -82,6 +86,9 @@ def account(engine: Engine, partner: ChaosPartner, automations: dict[int, str], 
             band_s: float = 2.0) -> Tally:
     """The tally over every run of `automations` (id → uuid) and every invocation the partner received."""
     runs = _runs(engine, automations)
+    with engine.connect() as conn:
+        names = dict(conn.execute(select(Automation.id, Automation.applies_to)
+                                  .where(Automation.id.in_(list(automations)))).all())
     history = partner.store.history()
     finals = partner.store.final_versions()
     applied = partner.applied_by_automation()
@@ -91,6 +98,7 @@ def account(engine: Engine, partner: ChaosPartner, automations: dict[int, str], 
     known_runs = {run.uuid for run in runs}
     t.strangers = sorted({key for key_list in applied.values() for _rid, _at, key in key_list
                           if key.split(":", 1)[0] not in known_runs})
+    _check_as_planned(t, plans, applied)
     skew = timedelta(seconds=skew_s)
     for aid, uuid in automations.items():
         mine = applied.get(uuid, [])
@@ -100,7 +108,8 @@ def account(engine: Engine, partner: ChaosPartner, automations: dict[int, str], 
         ordered = sorted(plans.get(aid, []), key=lambda p: int((p.get("since") or {}).get("version") or 0))
         _check_chain(t, uuid, ordered)
         times = [(parse(p["cap"]) + skew, p["run"]) for p in ordered if p.get("cap")]
-        _check_versions(t, uuid, history, applied_at, times, timedelta(seconds=band_s))
+        fetched = partner.fetched.get(names.get(aid, ""), set())
+        _check_versions(t, uuid, history, applied_at, fetched, times, timedelta(seconds=band_s))
         for rid, at in sorted(finals.items()):
             if counts.get((rid, at), 0) != 1:
                 t.final_misses.append(f"automation {uuid} record {rid} final version {at}: applied "
@@ -126,6 +135,26 @@ def _tally_runs(t: Tally, runs: list[Any], automations: dict[int, str]) -> dict[
         elif run.status in FINISHED:
             t.chain_breaks.append(f"run {run.uuid}: a stored plan ended {run.status}")
     return plans
+
+
+def _check_as_planned(t: Tally, plans: dict[int, list[dict[str, Any]]],
+                      applied: dict[str, list[tuple[str, str, str]]]) -> None:
+    """Each succeeded run's batches, as applied under its keys, are exactly its plan's record versions."""
+    by_run: dict[str, set[tuple[str, str]]] = defaultdict(set)
+    for key_list in applied.values():
+        for rid, at, key in key_list:
+            by_run[key.split(":", 1)[0]].add((rid, at))
+    for plan_list in plans.values():
+        for plan in plan_list:
+            records = plan.get("records")
+            if not isinstance(records, dict):
+                continue
+            planned = {(str(rid), str(rec.get("updated_at"))) for rid, rec in records.items()}
+            got = by_run.get(plan["run"], set())
+            if got != planned:
+                missing, extra = sorted(planned - got)[:5], sorted(got - planned)[:5]
+                t.not_as_planned.append(f"run {plan['run']}: planned, not applied {missing}; "
+                                        f"applied, not planned {extra}")
 
 
 def _check_twice(t: Tally, uuid: str, mine: list[tuple[str, str, str]]) -> Counter[tuple[str, str]]:
@@ -162,9 +191,12 @@ def _mark(d: dict[str, Any]) -> tuple[Any, ...]:
 
 
 def _check_versions(t: Tally, uuid: str, history: dict[str, list[datetime]],
-                    applied_at: set[tuple[str, datetime]], times: list[tuple[datetime, str]],
-                    band: timedelta) -> None:
-    """Every version current at one of the automation's plan times was applied for it."""
+                    applied_at: set[tuple[str, datetime]], fetched: set[tuple[str, str]],
+                    times: list[tuple[datetime, str]], band: timedelta) -> None:
+    """Every version current at one of the automation's plan times was applied for it; an ambiguous one
+    says whether any fetch of the automation returned it (if none did, it was superseded before any run
+    fetched it: DESIGN's exception)."""
+    fetched_at = {(rid, parse(at)) for rid, at in fetched}
     required: dict[tuple[str, int], tuple[bool, datetime, str]] = {}
     for rid, versions in history.items():
         for plan_at, run in times:
@@ -182,10 +214,16 @@ def _check_versions(t: Tally, uuid: str, history: dict[str, list[datetime]],
         at = history[rid][i]
         if (rid, at) in applied_at:
             continue
+        was_fetched = (rid, at) in fetched_at
         line = (f"automation {uuid} record {rid} version {at.isoformat()} (superseded "
                 f"{history[rid][i + 1].isoformat() if i + 1 < len(history[rid]) else 'never'}): current at "
-                f"plan time {plan_at.isoformat()} of run {run}, never applied")
-        (t.never_applied if clear else t.ambiguous).append(line)
+                f"plan time {plan_at.isoformat()} of run {run}, never applied; "
+                f"{'returned by a fetch of it' if was_fetched else 'no fetch of it returned it'}")
+        if clear:
+            t.never_applied.append(line)
+        else:
+            t.ambiguous.append(line)
+            t.ambiguous_fetched += was_fetched
 
 
 def settled(engine: Engine, ids: Iterable[int], after: datetime, need: int = 2) -> tuple[bool, str]:

@@ -157,6 +157,7 @@ class ChaosPartner(IntegrationServer):
         self.rng = random.Random(seed)
         self.rng_lock = threading.Lock()
         self.fetches: dict[str, list[float]] = defaultdict(list)  # object name → wall times of its fetches
+        self.fetched: dict[str, set[tuple[str, str]]] = defaultdict(set)  # name → (id, updated_at) returned
         self.in_flight: dict[int, int] = defaultdict(int)  # client port → invokes in flight from it
         self.flight_lock = threading.Lock()
         self.port = int(self.httpd.server_address[1])
@@ -229,6 +230,7 @@ class _ChaosHandler(_Handler):
         page, nxt = self.partner.store.page(since, after, limit)
         with self.partner.flight_lock:
             self.partner.fetches[name].append(time.time())
+            self.partner.fetched[name].update((str(r["id"]), str(r["updated_at"])) for r in page)
         return self._reply(200, {"records": page, "next_cursor": nxt})
 
     def _invoke(self, payload: dict[str, Any]) -> None:

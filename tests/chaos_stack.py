@@ -36,6 +36,8 @@ from tests.chaos_partner import ChaosPartner
 BEAT_ID_RE = re.compile(r"beat (\S+): database scheduler ready")
 SWEEP_RE = re.compile(r"(\d+) run\(s\) left unfinished by a dead worker dispatched again")
 KINDS = ("group", "child", "beat")
+RECORD_RE = re.compile(r"\n(?=\[\d{4}-\d\d-\d\d )")  # a text log record starts "[2026-11-28 19:51:38,021: "
+KILLED_CHILD = ("WorkerLostError", "exited with 'signal 9 (SIGKILL)'")
 
 
 @dataclass(frozen=True)
@@ -264,6 +266,15 @@ class Stack:
     def log_count(self, text: str) -> int:
         """Lines containing `text` over every process's log."""
         return sum(processes.log_of(proc).count(text) for proc in self.started)
+
+    def unexpected_errors(self) -> list[str]:
+        """ERROR records of every log other than Celery's report of a pool child this run killed."""
+        out = []
+        for proc in self.started:
+            for record in RECORD_RE.split(processes.log_of(proc)):
+                if "ERROR/" in record[:80] and not any(k in record for k in KILLED_CHILD):
+                    out.append(f"{_log_name(proc)}: {record.strip()[:300]}")
+        return out
 
     def tails(self, n: int = 3000) -> str:
         """The end of every log (for failure messages)."""

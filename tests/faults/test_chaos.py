@@ -104,7 +104,7 @@ def test_chaos_kills_lose_no_version_and_apply_none_twice(
             assert ok, f"not settled within {SETTLE_S:.0f} s: {note}\n{stack.tails()}"
             stack.stop_beats()
             assert _drained(queues, 40), f"the run queue did not drain\n{stack.tails()}"
-        sweeps = stack.sweeps()
+        sweeps, errors = stack.sweeps(), stack.unexpected_errors()
         stack.stop_all()
         tally = account(get_engine(), partner, ids, SKEW_S)
     finally:
@@ -124,7 +124,8 @@ def test_chaos_kills_lose_no_version_and_apply_none_twice(
           f"{sum(k.mid_invoke for k in stack.kills)} mid-invoke), {tally.runs} runs {dict(tally.statuses)}, "
           f"{tally.resumed} resumed, {sweeps} resume-sweep dispatches, {tally.versions} versions of "
           f"{tally.records} records, {tally.required_versions} required: applied twice 0, never applied 0, "
-          f"ambiguous {len(tally.ambiguous)}, unfinished 0, watermark regressions 0, "
+          f"ambiguous {len(tally.ambiguous)} ({tally.ambiguous_fetched} fetched), unfinished 0, watermark "
+          f"regressions 0, {len(errors)} ERROR records besides killed pool children, "
           f"{time.monotonic() - began:.0f} s")
 
 
