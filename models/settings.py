@@ -57,6 +57,11 @@ class Settings(BaseSettings):
     result_expires_s: Annotated[int, Field(ge=60)] = 86400
     sandbox_url: str = "http://127.0.0.1:8000/sandbox"
 
+    # the worker `automation-worker worker` and `make run` start (a plain `celery -A worker worker` keeps
+    # Celery's own -P / -c): the pool and how many runs one worker process executes at once
+    worker_pool: Annotated[str, Field(pattern="^(prefork|threads|gevent|solo)$")] = "threads"
+    worker_concurrency: Annotated[int, Field(ge=1, le=1024)] = 64
+
     # `automation-worker run` (make run): where its SQLite file, dev token and embedded Redis live
     var_dir: str = "./var"
 

@@ -65,9 +65,10 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     _add_data_commands(sub)
     _add_ops_commands(sub)
-    from worker.stack import add_run_parser
+    from worker.stack import add_run_parser, add_worker_parser
 
     add_run_parser(sub)
+    add_worker_parser(sub)
     return parser
 
 

@@ -26,6 +26,7 @@ from worker.stack_procs import Supervisor, say
 
 HEALTH_TIMEOUT_S = 120.0
 GRACE_S = 6.0
+POOLS = ("prefork", "threads", "gevent", "solo")
 
 
 @dataclass
@@ -54,8 +55,44 @@ def add_run_parser(sub: Any) -> None:
     p.add_argument("--embedded-redis", action="store_true", help="start the embedded Redis even if "
                    "REDIS_URL answers")
     p.add_argument("--no-demo", action="store_true", help="do not seed the demo automation")
-    p.add_argument("--concurrency", type=int, default=2, help="worker processes (default 2)")
+    p.add_argument("--pool", choices=POOLS, help="the worker's pool (default WORKER_POOL, threads)")
+    p.add_argument("--concurrency", type=int, help="runs the worker executes at once (default "
+                   "WORKER_CONCURRENCY, 64)")
     p.set_defaults(handler=cmd_run)
+
+
+def add_worker_parser(sub: Any) -> None:
+    """`worker`: one Celery worker with the product's pool and concurrency (what compose runs)."""
+    p = sub.add_parser("worker", help="one Celery worker with WORKER_POOL and WORKER_CONCURRENCY",
+                       description="Run `celery -A worker worker -E` in this process with the pool and "
+                       "concurrency of WORKER_POOL / WORKER_CONCURRENCY (README 'Scaling workers'). "
+                       "Arguments after `--` go to Celery as they are. A plain `celery -A worker worker` "
+                       "keeps Celery's own defaults (prefork, one process per core).")
+    p.add_argument("-n", "--hostname", default="worker@%h",
+                   help="the worker's node name (default worker@%%h)")
+    p.add_argument("--pool", choices=POOLS, help="override WORKER_POOL")
+    p.add_argument("--concurrency", type=int, help="override WORKER_CONCURRENCY")
+    p.add_argument("celery_args", nargs=argparse.REMAINDER, help="-- then more `celery worker` options")
+    p.set_defaults(handler=cmd_worker)
+
+
+def worker_command(settings: Settings, hostname: str = "worker@%h", pool: str | None = None,
+                   concurrency: int | None = None, extra: list[str] | None = None) -> list[str]:
+    """The product's worker: `celery -A worker worker -E` with WORKER_POOL and WORKER_CONCURRENCY (or the
+    given overrides), LOG_LEVEL, and `extra` Celery options last."""
+    chosen = pool or settings.worker_pool
+    size = max(1, concurrency or settings.worker_concurrency)
+    return [sys.executable, "-m", "celery", "-A", "worker", "worker", "-E", "-l", settings.log_level,
+            "-n", hostname, "-P", chosen, "-c", str(size), *(extra or [])]
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    """Replace this process with the Celery worker (signals and exit status are Celery's own)."""
+    extra = [a for a in args.celery_args if a != "--"] if args.celery_args else []
+    command = worker_command(get_settings(), args.hostname, args.pool, args.concurrency, extra)
+    sys.stdout.flush()
+    os.execv(command[0], command)
+    return 0  # not reached
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -78,7 +115,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         if stop.is_set():
             return 0
         supervisor.env = stack.env
-        _start_services(supervisor, stack, args.concurrency)
+        _start_services(supervisor, stack, args.pool, args.concurrency)
         return _supervise(supervisor, stack, stop)
     finally:
         say("stopping: API, worker, beat, Flower" + (", embedded Redis" if redis_box.pid else ""))
@@ -181,14 +218,14 @@ def seed_demo(settings: Settings) -> tuple[str, str]:
     return found["connection"].uuid, found["automation"].uuid
 
 
-def _start_services(supervisor: Supervisor, stack: Stack, concurrency: int) -> None:
-    """uvicorn, a Celery worker with task events, beat (database scheduler), Flower."""
+def _start_services(supervisor: Supervisor, stack: Stack, pool: str | None, concurrency: int | None) -> None:
+    """uvicorn, a Celery worker with task events (WORKER_POOL, WORKER_CONCURRENCY), beat (database
+    scheduler), Flower."""
     py, s, level = sys.executable, stack.settings, stack.settings.log_level
     celery = [py, "-m", "celery", "-A", "worker"]
     supervisor.start("api", [py, "-m", "uvicorn", "api.main:app", "--host", stack.host,
                              "--port", str(s.api_port)])
-    supervisor.start("worker", [*celery, "worker", "-E", "-l", level, "-n", "worker1@%h",
-                                "-c", str(max(1, concurrency))])
+    supervisor.start("worker", worker_command(s, "worker1@%h", pool, concurrency))
     supervisor.start("beat", [*celery, "beat", "-l", level, "-s", str(stack.var_dir / "celerybeat-schedule")])
     supervisor.start("flower", [*celery, "flower", f"--port={s.flower_port}", f"--address={stack.host}"])
 
