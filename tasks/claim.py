@@ -24,11 +24,13 @@ from models.automation import Automation
 from models.base import new_uuid, utcnow
 from models.db import autocommit_scope, connection_scope, get_engine
 from models.logging_setup import redact
+from models.notify import schedule_changed
 from models.run import FINISHED, UNFINISHED_SQL, Run
 from tasks import bookkeeping
 from tasks.bookkeeping import RunState
 from tasks.budget import Usage
 from tasks.context import RunContext, build_context
+from tasks.locks import redis_client
 from tasks.resilience import once_more_on_disconnect
 from tasks.selection import Watermark
 
@@ -160,6 +162,8 @@ class Claim:
         if row is None:
             return self.finished_elsewhere()
         self.state = RunState.of(row)
+        if resume_at is not None:
+            schedule_changed(redis_client())  # beat plans its next resume sweep for this resume_at
         return self.state
 
     def _budget_columns(self) -> dict[str, int]:

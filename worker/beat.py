@@ -76,8 +76,8 @@ class Beat:
         generation = self._lead()
         if generation is False:
             return self.tick_s
-        if self.resume.due():
-            self.resume.sweep()
+        if self.resume.due() or (self.read_at is not None and generation != self.generation):
+            self.resume.sweep()  # also when told of a change: a run just deferred plans the next sweep
         if self._idle(now, generation):
             return self._sleep_s(now)
         self.generation = generation if isinstance(generation, bytes) else None

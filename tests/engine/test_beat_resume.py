@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
@@ -102,3 +103,27 @@ def test_a_lone_slot_within_the_grace_window_still_runs(
     auto = due_automation(db, midnight, check_on="daily")
     beat.tick(midnight + 10 * S)
     assert publisher.calls == [(auto.uuid, midnight.isoformat())]
+
+
+def test_a_deferral_announced_by_the_generation_is_swept_at_its_resume_at(
+        db: Session, client: redis.Redis, publisher: RecordingPublisher) -> None:
+    from datetime import UTC, datetime
+
+    from models.notify import schedule_changed
+
+    beat = make_test_beat(client, publisher, resume_sweep_s=3600)
+    try:
+        t = hour_ahead()
+        auto = due_automation(db, t + 10 * H)
+        beat.tick(t)  # the first sweep: nothing deferred yet; the next periodic one is an hour away
+        run = _unfinished(db, auto, t - H, "deferred")
+        run.resume_at = datetime.now(UTC) + timedelta(seconds=0.5)
+        db.commit()
+        schedule_changed(client)  # what a worker does when it defers a run
+        beat.tick(t + S)
+        assert publisher.calls == [] and beat.resume.next_at - time.monotonic() < 1.0
+        time.sleep(0.6)
+        beat.tick(t + 2 * S)
+        assert publisher.calls == [(auto.uuid, (t - H).isoformat())]
+    finally:
+        beat.lock.release()

@@ -290,15 +290,13 @@ def test_a_deferred_run_resumes_at_resume_at_through_beat_and_finishes_exactly_o
     assert watch.backwards() == []
 
 
-@pytest.mark.xfail(strict=True, reason="engine: a run deferred for less than RESUME_SWEEP_S after beat's "
-                   "last sweep resumes at the next periodic sweep, not at resume_at (reported with issue 12)")
 def test_a_short_deferral_resumes_at_resume_at_although_the_sweep_interval_is_longer(
         db: Session, server: IntegrationServer, queues: redis.Redis, budgets: redis.Redis, started: list,
         tmp_path: Path) -> None:
     """RESUME_SWEEP_S 20 s (production: 30 s; BUDGET_MAX_WAIT_S 10 s, so 10-30 s deferrals are common
     under a per-minute limit): the run deferred for 4 s after beat's first sweep should still be
-    dispatched when resume_at comes. Today beat's next sweep is only planned at each sweep, from the
-    resume_at values it sees then, so this run waits for the periodic sweep (~13 s late here)."""
+    dispatched when resume_at comes: a deferral bumps the schedule generation, so beat sweeps again at
+    once and plans its next sweep for this resume_at."""
     server.set_records("supplier", RECORDS)
     server.fail_next("invoke", 1, kind="status", status=429, retry_after="4", skip=1)
     conn = _xero(db, server, "tenant-late")
