@@ -175,7 +175,7 @@ def chaos(args: argparse.Namespace, db_url: str, redis_url: str, log_dir: Path) 
         if any(tally.violations().values()) or sampler.regressions:
             evidence(engine, partner, ids, tally, log_dir)
         errors = {text: stack.log_count(text) for text in
-                  ("was left unfinished; completing it", "(redelivered)", "in progress on another worker",
+                  ("was left unfinished; completing it", "(redelivered)", "retry: Retry in",
                    "exited with 'signal 9 (SIGKILL)'", "was lost", "watermark not moved")}
         unexpected = stack.unexpected_errors()
         return {"began": datetime.fromtimestamp(began, UTC).isoformat(timespec="seconds"),
