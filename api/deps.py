@@ -1,4 +1,6 @@
-"""Request-scoped dependencies: the session (one transaction per request), Redis, the page asked for."""
+"""Request-scoped dependencies: the session (one transaction per request), Redis, the settings.
+
+The page asked for (limit, offset, sort) is api.query.page_of."""
 
 from __future__ import annotations
 
@@ -7,10 +9,9 @@ from functools import lru_cache
 from typing import Annotated
 
 import redis
-from fastapi import Depends, Query
+from fastapi import Depends
 from sqlalchemy.orm import Session
 
-from api.services.listing import DEFAULT_LIMIT, MAX_LIMIT, PageRequest
 from models import db
 from models.notify import schedule_changed
 from models.settings import Settings, get_settings
@@ -39,15 +40,6 @@ def get_redis() -> redis.Redis:
     return redis_client(get_settings().redis_url)
 
 
-def page_request(
-    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="page size")] = DEFAULT_LIMIT,
-    offset: Annotated[int, Query(ge=0, le=2**31 - 1, description="rows to skip")] = 0,
-    sort: Annotated[str | None, Query(max_length=200, description="e.g. created_at or -updated_at")] = None,
-) -> PageRequest:
-    """limit (1..500, default 50), offset and sort from the query string."""
-    return PageRequest(limit=limit, offset=offset, sort=sort)
-
-
 def notify_beat(client: redis.Redis) -> None:
     """After a commit that can move a next_run_at: beat re-reads the earliest due time."""
     schedule_changed(client)
@@ -55,5 +47,4 @@ def notify_beat(client: redis.Redis) -> None:
 
 SessionDep = Annotated[Session, Depends(get_session)]
 RedisDep = Annotated[redis.Redis, Depends(get_redis)]
-PageDep = Annotated[PageRequest, Depends(page_request)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]

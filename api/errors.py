@@ -7,15 +7,17 @@ from collections.abc import Iterable
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from sqlalchemy.exc import IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from api.services.runs import EnqueueError
 from api.services.validation import pydantic_errors
 from models.errors import ConflictError, DefinitionError, FieldError, NotFoundError
 
 log = logging.getLogger(__name__)
+_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
 
 
 def error_response(status: int, errors: Iterable[FieldError], headers: dict[str, str] | None = None
@@ -68,11 +70,29 @@ async def _validation(_: Request, exc: Exception) -> JSONResponse:
     return error_response(422, pydantic_errors(errors, strip=("body", "query", "path", "header")))
 
 
-async def _http(_: Request, exc: Exception) -> JSONResponse:
-    """Routing and body-parsing errors; a body FastAPI cannot parse (e.g. absurdly nested) is a 422."""
+def allowed_methods(request: Request) -> list[str]:
+    """Every method some route serves at this path (routes are one per method), and OPTIONS: asked of the
+    router itself, method by method, so included routers are looked into as the router would."""
+    routes = request.app.router.routes
+    served = [m for m in _METHODS if any(r.matches({**request.scope, "method": m})[0] is Match.FULL
+                                         for r in routes)]
+    return [*served, "OPTIONS"]
+
+
+async def _http(request: Request, exc: Exception) -> Response:
+    """Routing and body-parsing errors; a body FastAPI cannot parse (e.g. absurdly nested) is a 422.
+
+    A method the path does not serve is a 405 whose Allow lists every method of the resource (Starlette
+    would name only the first route's); OPTIONS answers 204 with that Allow.
+    """
     assert isinstance(exc, StarletteHTTPException)
     if exc.status_code == 400:
         return one_error(422, "body", "could not be parsed as JSON (invalid or nested too deeply)")
+    if exc.status_code == 405:
+        allow = {"Allow": ", ".join(allowed_methods(request))}
+        if request.method == "OPTIONS":
+            return Response(status_code=204, headers=allow)
+        return one_error(405, "path", f"method {request.method} is not allowed here", allow)
     field = "path" if exc.status_code in (404, 405) else "request"
     return one_error(exc.status_code, field, str(exc.detail), dict(exc.headers or {}))
 

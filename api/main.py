@@ -10,29 +10,40 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from api import errors
+from api import errors, openapi
 from api.auth import BearerAuth
 from api.auth import router as auth_router
 from api.middleware import CollapseSlashes
 from api.routes import automations, connections, health, operations, partner_functions
+from models.errors import ConfigurationError
 from models.logging_setup import configure_logging
-from models.settings import get_settings
+from models.settings import require_secrets
 
 log = logging.getLogger(__name__)
 
 DESCRIPTION = (
     "Integration connections, partner functions, automations and their configuration (the Exsited "
     "integration API, seeds 000/001), plus what operators need: pause/resume, trigger now, run history, "
-    "schedule preview. Every /api route needs `Authorization: Bearer <API_TOKEN>`."
+    "schedule preview. Every /api route needs `Authorization: Bearer <API_TOKEN>`.\n\n"
+    "Errors are `{\"errors\": [{\"field\", \"message\"}]}`, `field` being the dotted path of the bad "
+    "field. Request bodies are read as the seeds and SDKs send them: booleans may be \"true\"/\"false\", "
+    "numbers numeric strings, closed sets any letter case; each field's schema says exactly what it "
+    "takes. What JSON Schema cannot say (a schedule's grammar, a partner function that must exist, "
+    "criteria that must compile, text that must parse as a JSON object) an operation lists in "
+    "`x-server-validated-fields`: a request the document allows may be refused with a 422 naming one "
+    "of those, and only those."
 )
 
 
 @asynccontextmanager
 async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-    """Say loudly at startup when no API token is configured (every authenticated request gets 401)."""
+    """Refuse to start without an API token or with the development SECRET_KEY (`make run` sets both)."""
     configure_logging()  # LOG_FORMAT/LOG_LEVEL and credential redaction (models/logging_setup.py)
-    if not get_settings().api_token:
-        log.warning("API_TOKEN is empty: every /api request will be refused with 401; set API_TOKEN")
+    try:
+        require_secrets("the API")
+    except ConfigurationError as exc:
+        log.critical("%s", exc)
+        raise
     yield
 
 
@@ -55,6 +66,7 @@ def create_app() -> FastAPI:
     app.add_middleware(BearerAuth)
     app.add_middleware(CollapseSlashes)
     mount_sandbox(app)
+    app.openapi = lambda: openapi.build(app)  # type: ignore[method-assign]
     return app
 
 

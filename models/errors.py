@@ -20,6 +20,10 @@ class AutomationWorkerError(Exception):
     """Base of every error this project raises on purpose."""
 
 
+class ConfigurationError(AutomationWorkerError):
+    """A service was started without what it needs (its secrets); it refuses to start."""
+
+
 class DefinitionError(AutomationWorkerError):
     """A definition (schedule, criteria, payload field) is invalid; answered with 422."""
 

@@ -8,6 +8,11 @@ from typing import Annotated
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from models.errors import ConfigurationError
+
+#: The SECRET_KEY of a process whose environment sets none: the API, the worker and beat refuse it.
+DEV_SECRET_KEY = "dev-insecure-secret-key-change-me"
+
 
 class Settings(BaseSettings):
     """Every tunable of the product, with its default; see the README's configuration table."""
@@ -19,7 +24,7 @@ class Settings(BaseSettings):
     api_token: str = ""
     api_client_id: str = ""
     api_client_secret: str = ""
-    secret_key: str = "dev-insecure-secret-key-change-me"
+    secret_key: str = DEV_SECRET_KEY
     default_timezone: str = "UTC"
     api_port: int = 8000
     flower_port: int = 5555
@@ -70,3 +75,29 @@ class Settings(BaseSettings):
 def get_settings() -> Settings:
     """The process's settings, read from the environment on first use."""
     return Settings()
+
+
+def api_tokens(value: str) -> list[str]:
+    """API_TOKEN's tokens: comma-separated (to rotate without downtime), blanks dropped, in order."""
+    return [token.strip() for token in value.split(",") if token.strip()]
+
+
+def secret_problems(settings: Settings) -> list[str]:
+    """What keeps a service from starting: no API token, or the development SECRET_KEY."""
+    problems = []
+    if not api_tokens(settings.api_token):
+        problems.append("API_TOKEN is not set (what every API request must present; several may be given, "
+                        "comma-separated)")
+    if not settings.secret_key.strip() or settings.secret_key == DEV_SECRET_KEY:
+        problems.append("SECRET_KEY is " + ("empty" if not settings.secret_key.strip() else
+                                            "the development default") +
+                        " (set a long random value: it encrypts the stored credentials)")
+    return problems
+
+
+def require_secrets(service: str, settings: Settings | None = None) -> None:
+    """Refuse to run `service` without its secrets; `make run` (automation-worker run) generates both."""
+    problems = secret_problems(settings or get_settings())
+    if problems:
+        raise ConfigurationError(f"{service} refuses to start: {'; '.join(problems)}. For local development "
+                                 "`make run` generates both.")

@@ -3,9 +3,10 @@
 `celery -A worker worker` and `celery -A worker beat` find the app here.
 """
 
-# Imported for their signal receivers: LOG_FORMAT and credential redaction for Celery's logs, and
-# gc.freeze() in the worker's main process before the prefork pool forks.
-from worker import logging_hooks, process_hooks  # noqa: F401
+# Imported for their signal receivers: LOG_FORMAT and credential redaction for Celery's logs,
+# gc.freeze() in the worker's main process before the prefork pool forks, and the refusal to start the
+# worker or beat without their secrets.
+from worker import logging_hooks, process_hooks, startup  # noqa: F401
 from worker.celery_app import app
 
 __all__ = ["app"]

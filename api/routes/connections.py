@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 
-from api.deps import PageDep, RedisDep, SessionDep, SettingsDep
+from api.deps import RedisDep, SessionDep, SettingsDep
+from api.openapi import errors, link, server_validated, with_links
 from api.pagination import pagination
-from api.routes import ERRORS, V2, V3, commit
+from api.query import ConnectionPage, ConnectionStatus, ConnectionUuid, TextFilter
+from api.routes import V2, V3, commit
 from api.schemas.common import Message
 from api.schemas.connections import (
     ConnectionCreate,
@@ -21,14 +23,40 @@ from api.services import connections as service
 from api.services.lookup import get_connection
 from api.services.render import connection_details, connection_public
 
-router = APIRouter(tags=["connections"], responses=ERRORS)
+router = APIRouter(tags=["connections"])
+CREATED = "$response.body#/integration/integration_connection/uuid"
+#: Where a created connection's UUID leads: every operation that takes a connection_uuid.
+CONNECTION_LINKS: dict[str, dict[str, Any]] = {
+    "details": link("connection_by_uuid", "the connection just created", connection_uuid=CREATED),
+    "enable": link("enable_connection", "enable it", connection_uuid=CREATED),
+    "disable": link("disable_connection", "disable it", connection_uuid=CREATED),
+    "enableSeedPath": link("enable_connection_seed_path", "enable it (seed 000's path)",
+                           connection_uuid=CREATED),
+    "disableSeedPath": link("disable_connection_seed_path", "disable it (seed 000's path)",
+                            connection_uuid=CREATED),
+    "delete": link("delete_connection", "delete it", connection_uuid=CREATED),
+    "createPartnerFunction": link("create_partner_function", "add a partner function",
+                                  connection_uuid=CREATED),
+    "listPartnerFunctions": link("list_partner_functions", "its partner functions", connection_uuid=CREATED),
+    "createAutomation": link("create_automation", "add an automation", connection_uuid=CREATED),
+    "listAutomations": link("list_automations", "its automations", connection_uuid=CREATED),
+    "getConfiguration": link("get_configuration", "its configuration", connection_uuid=CREATED),
+    "updateConfiguration": link("update_configuration", "merge into its configuration",
+                                connection_uuid=CREATED),
+}
 
 
-@router.post(f"{V3}/integration", response_model=ConnectionCreateResponse)
+@router.post(f"{V3}/integration", response_model=ConnectionCreateResponse, operation_id="create_connection",
+             responses={**errors(401, 409, 422), **with_links(200, CONNECTION_LINKS)},
+             openapi_extra=server_validated("supporting_fields"))
 @router.post(f"{V3}/integration/", response_model=ConnectionCreateResponse, include_in_schema=False)
 def create_connection(payload: ConnectionCreate, session: SessionDep,
                       settings: SettingsDep) -> ConnectionCreateResponse:
-    """Create a connection (seed 000); credentials are stored encrypted and answered masked."""
+    """Create a connection (seed 000); credentials are stored encrypted and answered masked.
+
+    `supporting_fields` is a JSON object written as text, as seed 000 sends it (an object is accepted
+    too and stored as its text): the document can say "a string" but not "that parses as an object".
+    """
     connection = service.create_connection(session, payload, settings.secret_key)
     commit(session)
     public = connection_public(connection, settings.secret_key)
@@ -42,32 +70,41 @@ def _set_enabled(connection_uuid: str, enabled: bool, session: SessionDep, clien
     return Message(message=service.enable_message(connection, enabled))
 
 
-@router.post(f"{V3}/integration/{{connection_uuid}}/enable", response_model=Message)
-@router.post(f"{V3}/integration-connections/{{connection_uuid}}/enable", response_model=Message)
-def enable_connection(connection_uuid: str, session: SessionDep, client: RedisDep) -> Message:
+WRITE_ERRORS = errors(401, 404, 409)
+
+
+@router.post(f"{V3}/integration/{{connection_uuid}}/enable", response_model=Message,
+             operation_id="enable_connection", responses=WRITE_ERRORS)
+@router.post(f"{V3}/integration-connections/{{connection_uuid}}/enable", response_model=Message,
+             operation_id="enable_connection_seed_path", responses=WRITE_ERRORS)
+def enable_connection(connection_uuid: ConnectionUuid, session: SessionDep, client: RedisDep) -> Message:
     """Enable a connection: ACTIVE, no longer suspended ("XERO integration has been enable successfully")."""
     return _set_enabled(connection_uuid, True, session, client)
 
 
-@router.post(f"{V3}/integration/{{connection_uuid}}/disable", response_model=Message)
-@router.post(f"{V3}/integration-connections/{{connection_uuid}}/disable", response_model=Message)
-def disable_connection(connection_uuid: str, session: SessionDep, client: RedisDep) -> Message:
+@router.post(f"{V3}/integration/{{connection_uuid}}/disable", response_model=Message,
+             operation_id="disable_connection", responses=WRITE_ERRORS)
+@router.post(f"{V3}/integration-connections/{{connection_uuid}}/disable", response_model=Message,
+             operation_id="disable_connection_seed_path", responses=WRITE_ERRORS)
+def disable_connection(connection_uuid: ConnectionUuid, session: SessionDep, client: RedisDep) -> Message:
     """Disable a connection: INACTIVE; its automations' runs are skipped until it is enabled."""
     return _set_enabled(connection_uuid, False, session, client)
 
 
-@router.delete(f"{V3}/integration/{{connection_uuid}}", response_model=Message)
-def delete_connection(connection_uuid: str, session: SessionDep, client: RedisDep) -> Message:
+@router.delete(f"{V3}/integration/{{connection_uuid}}", response_model=Message,
+               operation_id="delete_connection", responses=WRITE_ERRORS)
+def delete_connection(connection_uuid: ConnectionUuid, session: SessionDep, client: RedisDep) -> Message:
     """Delete a connection and everything under it (partner functions, automations, runs, configuration)."""
     message = service.delete_connection(session, connection_uuid)
     commit(session, client)
     return Message(message=message)
 
 
-@router.get(f"{V2}/integration-connections", response_model=ConnectionListResponse)
-def list_connections(request: Request, session: SessionDep, settings: SettingsDep, page: PageDep,
-                     status: Annotated[str | None, Query(description="ACTIVE or INACTIVE")] = None,
-                     provider: Annotated[str | None, Query(description="a name or a code")] = None,
+@router.get(f"{V2}/integration-connections", response_model=ConnectionListResponse,
+            operation_id="list_connections", responses=errors(401, 422))
+def list_connections(request: Request, session: SessionDep, settings: SettingsDep, page: ConnectionPage,
+                     status: Annotated[ConnectionStatus, Query()] = None,
+                     provider: Annotated[TextFilter, Query(description="a name or a code")] = None,
                      ) -> ConnectionListResponse:
     """List connections (the SDK's connection_list)."""
     result = service.list_connections(session, page, status=status, provider=provider)
@@ -75,8 +112,9 @@ def list_connections(request: Request, session: SessionDep, settings: SettingsDe
     return ConnectionListResponse(integration_connection=items, pagination=pagination(request.url, result))
 
 
-@router.get(f"{V2}/integration-connections/{{connection_uuid}}", response_model=ConnectionDetailsResponse)
-def connection_by_uuid(connection_uuid: str, session: SessionDep,
+@router.get(f"{V2}/integration-connections/{{connection_uuid}}", response_model=ConnectionDetailsResponse,
+            operation_id="connection_by_uuid", responses=errors(401, 404))
+def connection_by_uuid(connection_uuid: ConnectionUuid, session: SessionDep,
                        settings: SettingsDep) -> ConnectionDetailsResponse:
     """One connection (the SDK's get_connection_by_id)."""
     connection = get_connection(session, connection_uuid)

@@ -52,7 +52,7 @@ def _state(name: str, check: Callable[[T], None], arg: T) -> str:
         return f"unavailable: {type(exc).__name__}"
 
 
-@router.get("/health", response_model=HealthResponse,
+@router.get("/health", response_model=HealthResponse, operation_id="health",
             responses={503: {"model": HealthResponse, "description": "the database or Redis is down"}})
 def health(client: RedisDep, engine: Annotated[Engine, Depends(get_engine)]) -> JSONResponse:
     """200 when the database and Redis both answer, 503 naming the part that does not."""

@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, WithJsonSchema
 
 from api.fields import (
     AppliesToFunction,
+    CheckOn,
     Count,
     Direction,
     Flag,
+    KeptCheckOn,
+    KeptPerformAction,
+    KeptStr128,
+    KeptStr255,
     LongText,
+    PerformAction,
     Str16,
     Str32,
     Str64,
@@ -19,6 +25,21 @@ from api.fields import (
     Str255,
 )
 from api.schemas.common import Pagination
+
+#: Criteria groups: their structure here, their rules (operators, values, patterns) checked and compiled by
+#: the server when stored, so a 422 may name any part of them (see x-server-validated-fields).
+CRITERIA_SCHEMA = {
+    "anyOf": [{"type": "array", "items": {"type": "object", "properties": {
+        "group_condition": {"type": "string", "description": "AND or OR: joins this group to the next"},
+        "rules": {"type": "array", "items": {"type": "object", "properties": {
+            "field_name": {"type": "string"}, "operator": {"type": "string"}, "value": {},
+            "condition": {"type": "string", "description": "AND or OR: joins this rule to the next"},
+            "case_sensitive": {"type": "boolean"}}}},
+    }}}, {"type": "null"}],
+    "description": "AND/OR groups of rules over a record's fields (README 'Criteria'); each group has "
+                   "group_condition and a non-empty list of rules {field_name, operator, value, condition}",
+}
+Criteria = Annotated[list[Any] | None, WithJsonSchema(CRITERIA_SCHEMA)]
 
 
 class AutomationDetailsFields(BaseModel):
@@ -33,9 +54,9 @@ class AutomationDetailsFields(BaseModel):
     applies_to_function: AppliesToFunction = None
     automation_type: Str64 | None = None
     direction: Direction = None
-    custom_day: Str32 | None = None
-    custom_time: Str16 | None = None
-    time_zone: Str64 | None = None
+    custom_day: Str32 | None = None  # monday..sunday, or the day of the month of a monthly schedule
+    custom_time: Str16 | None = None  # HH:MM or HH:MM:SS
+    time_zone: Str64 | None = None  # an IANA name; DEFAULT_TIMEZONE when not given
     jitter_s: Count = None
     do_not_over_write_latest_data: Flag = None
     ignore_threshold: Count = None
@@ -50,18 +71,18 @@ class AutomationDetailsCreate(AutomationDetailsFields):
     name: Str255
     code: Str255
     applies_to: Str128
-    check_on: Str128
-    perform_action: Str255
+    check_on: CheckOn
+    perform_action: PerformAction
 
 
 class AutomationDetailsUpdate(AutomationDetailsFields):
     """Update: every field optional; only the fields sent change."""
 
-    name: Str255 | None = None
-    code: Str255 | None = None
-    applies_to: Str128 | None = None
-    check_on: Str128 | None = None
-    perform_action: Str255 | None = None
+    name: KeptStr255 = None
+    code: KeptStr255 = None
+    applies_to: KeptStr128 = None
+    check_on: KeptCheckOn = None
+    perform_action: KeptPerformAction = None
 
 
 class AutomationCreateBody(BaseModel):
@@ -70,7 +91,7 @@ class AutomationCreateBody(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     automation_details: AutomationDetailsCreate
-    additional_criteria_details: list[Any] | None = None
+    additional_criteria_details: Criteria = None
 
 
 class AutomationUpdateBody(BaseModel):
@@ -79,7 +100,7 @@ class AutomationUpdateBody(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     automation_details: AutomationDetailsUpdate | None = None
-    additional_criteria_details: list[Any] | None = None
+    additional_criteria_details: Criteria = None
 
 
 class AutomationCreate(BaseModel):

@@ -5,16 +5,22 @@ from __future__ import annotations
 import json
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, StringConstraints, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, WithJsonSchema, field_validator
 
-from api.fields import Flag, LongText, Str64, Str255, Str512, Str1024, storable_text
+from api.fields import NO_NUL, Flag, LongText, Provider, Str64, Str255, Str512, Str1024
 from api.schemas.common import Pagination
+
+MAX_EXPIRES_IN = 10**18
 
 
 def _expires_in(value: Any) -> Any:
     """expires_in comes as a date ("2026-12-31") or as seconds: stored as text either way."""
-    if isinstance(value, int) and not isinstance(value, bool):
+    if isinstance(value, float) and value.is_integer() and abs(value) <= MAX_EXPIRES_IN:
+        value = int(value)
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) <= MAX_EXPIRES_IN:
         return str(value)
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        raise ValueError(f"must be a date as text, or seconds from -{MAX_EXPIRES_IN} to {MAX_EXPIRES_IN}")
     return value
 
 
@@ -25,12 +31,28 @@ def _supporting_fields(value: Any) -> Any:
     return value
 
 
+EXPIRES_IN_SCHEMA = {"anyOf": [
+    {"type": "string", "maxLength": 64, "pattern": NO_NUL},
+    {"type": "integer", "minimum": -MAX_EXPIRES_IN, "maximum": MAX_EXPIRES_IN}, {"type": "null"},
+], "description": 'a date ("2026-12-31") or seconds; stored as text'}
+SUPPORTING_FIELDS_SCHEMA = {"anyOf": [
+    {"type": "string", "maxLength": 65_535, "pattern": NO_NUL, "contentMediaType": "application/json",
+     "contentSchema": {"type": "object"}},
+    {"type": "object"}, {"type": "null"},
+], "description": 'a JSON object written as text, as seed 000 sends it (`"{\\"region\\":\\"US\\"}"`), '
+                  "or the object itself (stored as its text); blank or null: none. The server refuses text "
+                  "that does not parse as a JSON object, which a JSON Schema cannot express"}
+
+
+ExpiresIn = Annotated[Str64 | None, BeforeValidator(_expires_in), WithJsonSchema(EXPIRES_IN_SCHEMA)]
+
+
 class ConnectionCreate(BaseModel):
     """POST /integration: every field of seed 000 (the SDK's IntegrationConnectionCreateRequestDTO)."""
 
     model_config = ConfigDict(extra="ignore")
 
-    provider: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
+    provider: Provider
     remote_instance_id: Str255 | None = None
     remote_instance_code: Str255 | None = None
     remote_instance_name: Str255 | None = None
@@ -40,22 +62,17 @@ class ConnectionCreate(BaseModel):
     integration_access_token: LongText | None = None
     integration_refresh_token: LongText | None = None
     token_type: Str64 | None = None
-    expires_in: Annotated[Str64 | None, BeforeValidator(_expires_in)] = None
+    expires_in: ExpiresIn = None
     account_server: Str1024 | None = None
     api_domain: Str1024 | None = None
-    supporting_fields: Annotated[LongText | None, BeforeValidator(_supporting_fields)] = None
+    supporting_fields: Annotated[LongText | None, BeforeValidator(_supporting_fields),
+                                 WithJsonSchema(SUPPORTING_FIELDS_SCHEMA)] = None
     user_name: Str255 | None = None
     user_password: LongText | None = None
     require_authentication: Flag = None
     state: Str64 | None = None
     company_file: Str255 | None = None
     company_name: Str255 | None = None
-
-    @field_validator("provider")
-    @classmethod
-    def _provider_storable(cls, value: str) -> str:
-        """A provider name becomes a code; it must be text a database can hold."""
-        return storable_text(value)
 
     @field_validator("supporting_fields")
     @classmethod

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict
 
-from api.fields import Direction, LongText, Required255, Str255
+from api.fields import Direction, KeptRequired255, LongText, Required255, Str255
 from api.schemas.common import Pagination
 
 
@@ -33,7 +33,7 @@ class PartnerFunctionCreateFields(PartnerFunctionFields):
 class PartnerFunctionUpdateFields(PartnerFunctionFields):
     """Update: every field optional; only the fields sent change."""
 
-    name: Required255 | None = None
+    name: KeptRequired255 = None
 
 
 class PartnerFunctionCreate(BaseModel):

@@ -1,0 +1,118 @@
+"""The OpenAPI document against the server: Schemathesis, every check, the stateful phase included.
+
+The API runs alone in a uvicorn process on a loopback port, on a database and a Redis database of its
+own (dropped afterwards): no worker or beat consumes its queue, since the connections Schemathesis
+creates carry arbitrary api_domain hosts and a worker would call them. The run is the README's command
+with schemathesis.toml (and its hooks), a bounded number of examples and a fixed seed; it must end with
+no failure and no warning, and every documented operation must have answered a 2xx at least once.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from models import migrate
+from tests.processes import wait_until
+from tests.services import fresh_database, redis_server
+from worker.embedded_redis import free_port
+
+ROOT = Path(__file__).resolve().parents[2]
+TOKEN, CLIENT_ID, CLIENT_SECRET = "contract-api-token", "contract-client", "contract-client-secret"
+SEED = os.environ.get("CONTRACT_SEED", "16")
+RUN_TIMEOUT_S = 600
+
+
+def _healthy(url: str) -> bool:
+    """Whether /health answers 200."""
+    try:
+        with urllib.request.urlopen(f"{url}/health", timeout=2) as resp:
+            return resp.status == 200
+    except OSError:
+        return False
+
+
+@pytest.fixture()
+def api_alone(tmp_path: Path) -> Iterator[str]:
+    """uvicorn on a free loopback port, its own database and Redis database, and nothing else."""
+    with fresh_database(tmp_path) as database_url, redis_server(tmp_path) as redis_url:
+        migrate.upgrade(database_url)
+        port = free_port()
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_", "REDIS_", "API_"))}
+        env.update(DATABASE_URL=database_url, REDIS_URL=redis_url, API_TOKEN=TOKEN, SECRET_KEY="contract-key",
+                   API_CLIENT_ID=CLIENT_ID, API_CLIENT_SECRET=CLIENT_SECRET, LOG_LEVEL="WARNING",
+                   PYTHONPATH=str(ROOT))
+        with open(tmp_path / "api.log", "wb") as log:
+            server = subprocess.Popen(
+                [sys.executable, "-m", "uvicorn", "api.main:app", "--host", "127.0.0.1", "--port", str(port)],
+                cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        url = f"http://127.0.0.1:{port}"
+        try:
+            assert wait_until(lambda: server.poll() is not None or _healthy(url), 60, 0.2)
+            assert server.poll() is None, (tmp_path / "api.log").read_text()
+            yield url
+        finally:
+            server.terminate()
+            try:
+                server.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                server.kill()
+                server.wait(timeout=10)
+
+
+def documented_operations(document: dict[str, Any]) -> dict[str, re.Pattern[str]]:
+    """`METHOD /path` of every operation, with a pattern matching its concrete URLs' paths."""
+    out = {}
+    for path, operations in document["paths"].items():
+        pattern = re.compile("^" + re.sub(r"\\\{[^}]+\\\}", "[^/]+", re.escape(path)) + "$")
+        out.update({f"{method.upper()} {path}": pattern for method in operations})
+    return out
+
+
+def answered_2xx(har: dict[str, Any], operations: dict[str, re.Pattern[str]]) -> dict[str, int]:
+    """How many 2xx answers each documented operation gave in the run."""
+    counts = dict.fromkeys(operations, 0)
+    for entry in har["log"]["entries"]:
+        method, url = entry["request"]["method"], entry["request"]["url"]
+        path = re.sub(r"^https?://[^/]+", "", url.split("?")[0])
+        for label, pattern in operations.items():
+            served = 200 <= entry["response"]["status"] < 300
+            if served and label.startswith(f"{method} ") and pattern.match(path):
+                counts[label] += 1
+    return counts
+
+
+@pytest.mark.slow
+def test_schemathesis_finds_no_mismatch(api_alone: str, tmp_path: Path) -> None:
+    reports = tmp_path / "reports"
+    env = {**os.environ, "API_TOKEN": TOKEN, "API_CLIENT_ID": CLIENT_ID, "API_CLIENT_SECRET": CLIENT_SECRET,
+           "PYTHONPATH": str(ROOT)}
+    har = reports / "run.har"
+    command = [sys.executable, "-m", "schemathesis.cli", "run", f"{api_alone}/openapi.json",
+               "--checks", "all", "--seed", SEED, "--report", "har", "--report-har-path", str(har)]
+    began = time.monotonic()
+    result = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=RUN_TIMEOUT_S)
+    elapsed = time.monotonic() - began
+    output = result.stdout + result.stderr
+    print(f"schemathesis: {elapsed:.0f} s\n{output[-3000:]}")
+    assert result.returncode == 0, output[-20_000:]
+    assert "No issues found" in output, output[-5000:]
+    generated = re.search(r"(\d+) generated, (\d+) passed", output)
+    assert generated and int(generated.group(1)) >= 1000, output[-3000:]
+    assert "Stateful" in output and "Scenarios:" in output
+    with urllib.request.urlopen(f"{api_alone}/openapi.json", timeout=5) as resp:
+        document = json.loads(resp.read())
+    counts = answered_2xx(json.loads(har.read_text()), documented_operations(document))
+    assert len(counts) >= 29
+    unreached = [label for label, n in counts.items() if n == 0]
+    assert not unreached, f"never answered a 2xx: {unreached}"
