@@ -11,7 +11,9 @@ an offset cursor over a list that changes between pages would skip records, a fa
 not of the worker. Invokes are recorded as tests/integration_server.py records them (every request; the
 first per Idempotency-Key is the one applied); each takes a short random time, part of it before the batch
 is applied and part after (an answer that a kill may lose although the batch was applied), and the ones
-in flight are known by the client's port, so a kill can be aimed at a process that is mid-run.
+in flight are known by the client's port, so a kill can be aimed at a process that is mid-run. A request
+whose body is cut short (its client killed between the headers and the body) is dropped, as a real
+server drops it: never recorded as applied.
 """
 
 from __future__ import annotations
@@ -233,8 +235,22 @@ class _ChaosHandler(_Handler):
             self.partner.fetched[name].update((str(r["id"]), str(r["updated_at"])) for r in page)
         return self._reply(200, {"records": page, "next_cursor": nxt})
 
+    def _body(self) -> bytes:
+        """The request body, all of it: a client killed after sending its headers (the worker sends the
+        body in a second write) leaves a body shorter than its Content-Length. The base server would read
+        that as `{}` and record the batch's Idempotency-Key as applied with no records, so the worker's
+        resend under the same key would be answered `duplicate` and never applied; a real server drops
+        such a request, and so does this one."""
+        length = int(self.headers.get("Content-Length") or 0)
+        data = self.rfile.read(length) if length else b""
+        if len(data) < length:
+            raise ConnectionAbortedError(f"request body cut short: {len(data)} of {length} bytes")
+        return data
+
     def _invoke(self, payload: dict[str, Any]) -> None:
         """Apply the first invocation per Idempotency-Key, between two random waits."""
+        if not isinstance(payload.get("records"), list) or not payload.get("automation"):
+            return self._reply(400, {"error": "an invoke carries automation and records"})
         port = int(self.client_address[1])
         with self.partner.flight_lock:
             self.partner.in_flight[port] += 1
