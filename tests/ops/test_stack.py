@@ -1,4 +1,7 @@
-"""`make run`'s entry point as a new user runs it: no services, a fresh folder, the demo; Ctrl-C stops all."""
+"""`make run`'s entry point as a new user runs it: no services, a fresh folder, the demo; Ctrl-C stops all.
+
+Nothing is set, not API_TOKEN nor SECRET_KEY either: `make run` is the one way the API, the worker and beat
+start without them (it generates both; tests/ops/test_secrets.py shows each refusing otherwise)."""
 
 from __future__ import annotations
 
@@ -135,6 +138,7 @@ def test_make_run_demo_succeeds_and_ctrl_c_stops_everything(stack: dict[str, Any
     assert (stack["var"] / "automation-worker.db").exists()
     token = (stack["var"] / "dev-api-token").read_text().strip()
     assert token in log_text(stack), log_tail(stack)
+    assert (stack["var"] / "secret-key").read_text().strip() and "refuses to start" not in log_text(stack)
     url = demo_runs_url(stack, token)
     run = poll_for(lambda: succeeded_run(url, token), RUN_TIMEOUT_S, 2.0)
     assert run is not None, log_tail(stack)
