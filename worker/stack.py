@@ -72,6 +72,8 @@ def add_worker_parser(sub: Any) -> None:
                    help="the worker's node name (default worker@%%h)")
     p.add_argument("--pool", choices=POOLS, help="override WORKER_POOL")
     p.add_argument("--concurrency", type=int, help="override WORKER_CONCURRENCY")
+    p.add_argument("-E", "--task-events", action="store_true",
+                   help="task events for Flower: always on (accepted as Celery spells it)")
     p.add_argument("celery_args", nargs=argparse.REMAINDER, help="-- then more `celery worker` options")
     p.set_defaults(handler=cmd_worker)
 
