@@ -18,10 +18,11 @@ from api.schemas.connections import (
     ConnectionCreateResponse,
     ConnectionDetailsResponse,
     ConnectionListResponse,
+    ConnectionUpdate,
 )
 from api.services import connections as service
 from api.services.lookup import get_connection
-from api.services.render import connection_details, connection_public
+from api.services.render import budget_state, connection_details, connection_public
 
 router = APIRouter(tags=["connections"])
 CREATED = "$response.body#/integration/integration_connection/uuid"
@@ -35,6 +36,7 @@ CONNECTION_LINKS: dict[str, dict[str, Any]] = {
     "disableSeedPath": link("disable_connection_seed_path", "disable it (seed 000's path)",
                             connection_uuid=CREATED),
     "delete": link("delete_connection", "delete it", connection_uuid=CREATED),
+    "update": link("update_connection", "change its fields", connection_uuid=CREATED),
     "createPartnerFunction": link("create_partner_function", "add a partner function",
                                   connection_uuid=CREATED),
     "listPartnerFunctions": link("list_partner_functions", "its partner functions", connection_uuid=CREATED),
@@ -58,6 +60,20 @@ def create_connection(payload: ConnectionCreate, session: SessionDep,
     too and stored as its text): the document can say "a string" but not "that parses as an object".
     """
     connection = service.create_connection(session, payload, settings.secret_key)
+    commit(session)
+    public = connection_public(connection, settings.secret_key)
+    return ConnectionCreateResponse(integration=ConnectionCreated(integration_connection=public))
+
+
+@router.patch(f"{V3}/integration/{{connection_uuid}}", response_model=ConnectionCreateResponse,
+              operation_id="update_connection", responses=errors(401, 404, 422),
+              openapi_extra=server_validated("supporting_fields"))
+def update_connection(connection_uuid: ConnectionUuid, payload: ConnectionUpdate, session: SessionDep,
+                      settings: SettingsDep) -> ConnectionCreateResponse:
+    """Change the fields sent (the create fields): credentials encrypted and answered masked; new tokens
+    reconnect a connection flagged after a refused refresh; `rate_limits` overrides the provider's limits
+    key by key (null: none; `"rate_limits": null`: the provider's defaults again)."""
+    connection = service.update_connection(session, connection_uuid, payload, settings.secret_key)
     commit(session)
     public = connection_public(connection, settings.secret_key)
     return ConnectionCreateResponse(integration=ConnectionCreated(integration_connection=public))
@@ -114,9 +130,9 @@ def list_connections(request: Request, session: SessionDep, settings: SettingsDe
 
 @router.get(f"{V2}/integration-connections/{{connection_uuid}}", response_model=ConnectionDetailsResponse,
             operation_id="connection_by_uuid", responses=errors(401, 404))
-def connection_by_uuid(connection_uuid: ConnectionUuid, session: SessionDep,
-                       settings: SettingsDep) -> ConnectionDetailsResponse:
-    """One connection (the SDK's get_connection_by_id)."""
+def connection_by_uuid(connection_uuid: ConnectionUuid, session: SessionDep, settings: SettingsDep,
+                       client: RedisDep) -> ConnectionDetailsResponse:
+    """One connection (the SDK's get_connection_by_id), with the limits in force and its budget's state."""
     connection = get_connection(session, connection_uuid)
-    details = connection_details(connection, settings.secret_key)
+    details = connection_details(connection, settings.secret_key, budget_state(connection, client))
     return ConnectionDetailsResponse(integration_connection=details)

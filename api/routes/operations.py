@@ -86,6 +86,18 @@ def list_runs(connection_uuid: ConnectionUuid, automation_uuid: AutomationUuid, 
     return RunListResponse(runs=items, pagination=pagination(request.url, result))
 
 
+@router.get(f"{V3}/runs", response_model=RunListResponse, operation_id="list_all_runs",
+            responses=errors(401, 422))
+def list_all_runs(request: Request, session: SessionDep, page: RunPage,
+                  status: Annotated[RunStatus, Query()] = None,
+                  trigger: Annotated[RunTrigger, Query()] = None) -> RunListResponse:
+    """Runs of every automation, newest first: `?status=deferred` lists the runs waiting for a partner's
+    limits (with `resume_at`), `?status=running` those going on now."""
+    result = runs.list_all_runs(session, page, status=status, trigger=trigger)
+    items = [run_public(r, r.automation.uuid) for r in result.items]
+    return RunListResponse(runs=items, pagination=pagination(request.url, result))
+
+
 @router.get(f"{V3}/runs/{{run_uuid}}", response_model=RunResponse, operation_id="run_by_uuid",
             responses=errors(401, 404))
 def run_by_uuid(run_uuid: RunUuid, session: SessionDep) -> RunResponse:

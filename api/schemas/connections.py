@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, WithJsonSchema, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema, field_validator
 
 from api.fields import NO_NUL, Flag, LongText, Provider, Str64, Str255, Str512, Str1024
 from api.schemas.common import Pagination
@@ -47,6 +47,31 @@ SUPPORTING_FIELDS_SCHEMA = {"anyOf": [
 ExpiresIn = Annotated[Str64 | None, BeforeValidator(_expires_in), WithJsonSchema(EXPIRES_IN_SCHEMA)]
 
 
+def _not_a_boolean(value: Any) -> Any:
+    """true/false are not limits (pydantic would read them as 1 and 0)."""
+    if isinstance(value, bool):
+        raise ValueError("must be a positive integer or null")
+    return value
+
+
+Limit = Annotated[Annotated[int, Field(ge=1, le=10**9)] | None, BeforeValidator(_not_a_boolean)]
+
+
+class RateLimits(BaseModel):
+    """Overrides of the provider's published limits (README "Partner limits"): each a positive integer,
+    or null for none; a key left out keeps the provider's default."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    per_minute: Limit = None
+    per_day: Limit = None
+    concurrent: Limit = None
+
+    def overrides(self) -> dict[str, int | None]:
+        """Only the keys that were sent (null included)."""
+        return {key: getattr(self, key) for key in sorted(self.model_fields_set)}
+
+
 class ConnectionCreate(BaseModel):
     """POST /integration: every field of seed 000 (the SDK's IntegrationConnectionCreateRequestDTO)."""
 
@@ -73,6 +98,7 @@ class ConnectionCreate(BaseModel):
     state: Str64 | None = None
     company_file: Str255 | None = None
     company_name: Str255 | None = None
+    rate_limits: RateLimits | None = None
 
     @field_validator("supporting_fields")
     @classmethod
@@ -87,6 +113,12 @@ class ConnectionCreate(BaseModel):
         if not isinstance(parsed, dict):
             raise ValueError("must be a JSON object (as text)")
         return value
+
+
+class ConnectionUpdate(ConnectionCreate):
+    """PATCH /integration/{connection_uuid}: the create fields, every one optional; only those sent change."""
+
+    provider: Provider | None = None  # type: ignore[assignment]
 
 
 class ConnectionPublic(BaseModel):
@@ -122,6 +154,11 @@ class ConnectionDetails(ConnectionPublic):
     needs_reconnect: str
     created_at: str
     updated_at: str
+    rate_limits: dict[str, Any] = Field(description="the limits in force (the provider's defaults with the "
+                                                    "connection's overrides) and the overrides themselves")
+    budget: dict[str, Any] | None = Field(default=None, description=(
+        "the budget's state now: used this minute, used today, in flight, paused until and why (details "
+        "only)"))
 
 
 class ConnectionCreated(BaseModel):

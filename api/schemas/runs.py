@@ -8,7 +8,8 @@ from api.schemas.common import Pagination
 
 
 class RunPublic(BaseModel):
-    """One run: exactly the keys DESIGN.md lists."""
+    """One run: the keys DESIGN.md lists, and what partner limits did to it (budget_wait_ms: time waited
+    for the connection's budget; throttled: 429s received; resume_at: when a deferred run resumes)."""
 
     uuid: str
     automation_uuid: str
@@ -24,6 +25,9 @@ class RunPublic(BaseModel):
     finished_at: str | None
     duration_ms: int | None
     error: str | None
+    budget_wait_ms: int = 0
+    throttled: int = 0
+    resume_at: str | None = None
 
 
 class RunResponse(BaseModel):

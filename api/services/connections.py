@@ -7,7 +7,7 @@ import logging
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from api.schemas.connections import ConnectionCreate
+from api.schemas.connections import ConnectionCreate, ConnectionUpdate
 from api.services.listing import Page, PageRequest, check_filter, paginate
 from api.services.lookup import get_connection
 from models.automation import Automation
@@ -42,12 +42,54 @@ def create_connection(session: Session, payload: ConnectionCreate, secret_key: s
         account_server=p.account_server, api_domain=p.api_domain, supporting_fields=p.supporting_fields,
         user_name=p.user_name, require_authentication=bool(p.require_authentication), state=p.state,
         company_file=p.company_file, company_name=p.company_name, suspended=False, needs_reconnect=False,
+        rate_limits=p.rate_limits.overrides() if p.rate_limits is not None else None,
     )
     for field, name in CREDENTIALS.items():
         connection.set_secret(name, getattr(p, field), secret_key)
     session.add(connection)
     session.flush()
     log.info("created connection %s (%s)", connection.uuid, connection.provider)
+    return connection
+
+
+#: Request field → column, for the fields a PATCH copies as they are.
+PLAIN_FIELDS = {
+    "remote_instance_id": "remote_instance_id", "remote_instance_code": "remote_instance_code",
+    "remote_instance_name": "remote_instance_name", "remote_instance_display": "remote_instance_display",
+    "integration_client_id": "client_id", "token_type": "token_type", "expires_in": "expires_in",
+    "account_server": "account_server", "api_domain": "api_domain", "supporting_fields": "supporting_fields",
+    "user_name": "user_name", "state": "state", "company_file": "company_file",
+    "company_name": "company_name",
+}
+
+
+def update_connection(session: Session, connection_uuid: str, payload: ConnectionUpdate,
+                      secret_key: str) -> Connection:
+    """Change only the fields sent. Credentials are stored encrypted; a new access or refresh token
+    reconnects the connection (clears needs_reconnect, so its automations run again). `rate_limits` is
+    merged key by key into the stored overrides (null for a key: no limit; `rate_limits: null`: back to the
+    provider's defaults)."""
+    connection = get_connection(session, connection_uuid)
+    sent = payload.model_fields_set
+    for field, column in PLAIN_FIELDS.items():
+        if field in sent:
+            setattr(connection, column, getattr(payload, field))
+    if "provider" in sent and payload.provider is not None:
+        connection.provider = provider_code(payload.provider)
+        connection.provider_name = payload.provider.strip()
+    if "require_authentication" in sent:
+        connection.require_authentication = bool(payload.require_authentication)
+    for field, name in CREDENTIALS.items():
+        if field in sent:
+            connection.set_secret(name, getattr(payload, field), secret_key)
+    if sent & {"integration_access_token", "integration_refresh_token"}:
+        connection.needs_reconnect = False
+    if "rate_limits" in sent:
+        given = payload.rate_limits
+        connection.rate_limits = {**(connection.rate_limits or {}), **given.overrides()} if given else None
+    connection.updated_at = utcnow()
+    session.flush()
+    log.info("updated connection %s: %s", connection.uuid, ", ".join(sorted(sent)) or "nothing")
     return connection
 
 

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime
+from typing import Any
+
+import redis
 
 from api.schemas.automations import AutomationDetails, AutomationPublic
 from api.schemas.connections import ConnectionDetails, ConnectionPublic
@@ -14,9 +17,11 @@ from models.connection import Connection
 from models.criteria import parse_criteria
 from models.crypto import CredentialError
 from models.errors import DefinitionError
+from models.limits import limits_for
 from models.partner_function import PartnerFunction
 from models.run import Run
 from models.schedule import Schedule
+from tasks.budget import Budget, Scope
 
 log = logging.getLogger(__name__)
 
@@ -55,9 +60,11 @@ def connection_public(connection: Connection, secret_key: str) -> ConnectionPubl
     )
 
 
-def connection_details(connection: Connection, secret_key: str) -> ConnectionDetails:
-    """The seed keys plus the non-secret fields."""
+def connection_details(connection: Connection, secret_key: str,
+                       budget: dict[str, Any] | None = None) -> ConnectionDetails:
+    """The seed keys plus the non-secret fields, the limits in force and (details) the budget's state."""
     c = connection
+    limits = limits_for(c.provider, c.rate_limits)
     return ConnectionDetails(
         **connection_public(c, secret_key).model_dump(),
         provider_name=c.provider_name, remote_instance_code=c.remote_instance_code,
@@ -67,7 +74,21 @@ def connection_details(connection: Connection, secret_key: str) -> ConnectionDet
         company_file=c.company_file, company_name=c.company_name, suspended=flag(c.suspended),
         needs_reconnect=flag(c.needs_reconnect), created_at=iso(c.created_at) or "",
         updated_at=iso(c.updated_at) or "",
+        rate_limits={**limits.public(), "overrides": dict(c.rate_limits or {})}, budget=budget,
     )
+
+
+def budget_state(connection: Connection, client: redis.Redis) -> dict[str, Any] | None:
+    """The connection's budget now (used this minute, today, in flight, paused until); None when Redis
+    cannot say (the details are answered anyway)."""
+    limits = limits_for(connection.provider, connection.rate_limits)
+    scope = Scope(connection.uuid, connection.provider, limits, connection.client_id,
+                  connection.remote_instance_id)
+    try:
+        return Budget(scope, client).state()
+    except (redis.RedisError, OSError) as exc:
+        log.warning("connection %s: budget state unavailable (%s)", connection.uuid, type(exc).__name__)
+        return None
 
 
 def partner_function_public(pf: PartnerFunction, connection: Connection) -> PartnerFunctionPublic:
@@ -141,5 +162,6 @@ def run_public(run: Run, automation_uuid: str) -> RunPublic:
         trigger=run.trigger, status=run.status, reason=run.reason, records_fetched=run.records_fetched,
         records_matched=run.records_matched, records_sent=run.records_sent, attempts=run.attempts,
         started_at=iso(run.started_at), finished_at=iso(run.finished_at), duration_ms=run.duration_ms,
-        error=run.error,
+        error=run.error, budget_wait_ms=run.budget_wait_ms or 0, throttled=run.throttled or 0,
+        resume_at=iso(run.resume_at),
     )

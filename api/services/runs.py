@@ -7,7 +7,7 @@ from collections.abc import Callable
 from datetime import datetime
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
 
 from api.services.listing import Page, PageRequest, check_filter, paginate
 from api.services.lookup import get_automation, get_connection
@@ -76,3 +76,15 @@ def list_runs(session: Session, connection_uuid: str, automation_uuid: str, page
     if check_filter(trigger, "trigger"):
         stmt = stmt.where(Run.trigger == str(trigger).strip().lower())
     return paginate(session, stmt, page, SORTABLE, [Run.scheduled_for.desc(), Run.id.desc()]), automation
+
+
+def list_all_runs(session: Session, page: PageRequest, *, status: str | None = None,
+                  trigger: str | None = None) -> Page[Run]:
+    """Every automation's runs (`GET /api/v3/runs?status=deferred`), newest first unless `sort` says
+    otherwise; each run's automation is loaded with it."""
+    stmt = select(Run).options(joinedload(Run.automation))
+    if check_filter(status, "status"):
+        stmt = stmt.where(Run.status == str(status).strip().lower())
+    if check_filter(trigger, "trigger"):
+        stmt = stmt.where(Run.trigger == str(trigger).strip().lower())
+    return paginate(session, stmt, page, SORTABLE, [Run.scheduled_for.desc(), Run.id.desc()])

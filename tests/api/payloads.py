@@ -186,7 +186,7 @@ AUTOMATION_KEYS = ["check_on", "check_on_minutes", "additional_criteria", "appli
                    "trigger_condition_text", "performActionText", "checkOnText"]
 RUN_KEYS = ["uuid", "automation_uuid", "scheduled_for", "trigger", "status", "reason", "records_fetched",
             "records_matched", "records_sent", "attempts", "started_at", "finished_at", "duration_ms",
-            "error"]
+            "error", "budget_wait_ms", "throttled", "resume_at"]
 PAGINATION_KEYS = ["records", "limit", "offset", "previous_page", "next_page"]
 
 

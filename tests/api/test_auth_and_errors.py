@@ -149,7 +149,7 @@ def test_unknown_routes_and_methods_use_the_error_shape(client: TestClient) -> N
 RESOURCES = {
     "/api/v3/integration": "POST",
     "/api/v2/integration-connections": "GET",
-    f"/api/v3/integration/{UNKNOWN}": "DELETE",
+    f"/api/v3/integration/{UNKNOWN}": "PATCH, DELETE",
     f"/api/v3/integration/{UNKNOWN}/partner-function/": "GET, POST",
     f"/api/v3/integration/{UNKNOWN}/partner-function/{UNKNOWN}": "GET, PATCH",
     f"/api/v3/integration/{UNKNOWN}/automation": "GET, POST",
