@@ -26,6 +26,7 @@ import json
 import math
 import os
 import re
+import secrets
 import statistics
 import subprocess
 import sys
@@ -118,6 +119,9 @@ def env_for(db_url: str, redis_url: str) -> dict[str, str]:
     env = dict(os.environ)
     env.update(DATABASE_URL=db_url, REDIS_URL=redis_url, PYTHONPATH=str(ROOT), PYTHONUNBUFFERED="1",
                LOG_FORMAT="json", LOG_LEVEL="INFO")
+    # worker and beat refuse to start without their secrets (README "Configuration")
+    env.setdefault("SECRET_KEY", secrets.token_urlsafe(32))
+    env.setdefault("API_TOKEN", secrets.token_urlsafe(24))
     return env
 
 
