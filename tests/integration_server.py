@@ -240,7 +240,9 @@ class _Handler(BaseHTTPRequestHandler):
             return self._reply(404, {"error": "not found"})
         if self._planned_failure("invoke", body) or not self._authorized():
             return None
-        return self._invoke(json.loads(body or b"{}"))
+        if not body:
+            return self._reply(400, {"error": "an invoke needs a JSON body"})
+        return self._invoke(json.loads(body))
 
     def _invoke(self, payload: dict[str, Any]) -> None:
         """Record the invocation; the first per Idempotency-Key is the one applied."""
@@ -333,8 +335,13 @@ class _Handler(BaseHTTPRequestHandler):
                                             "received": form, "authorization": authorization})
 
     def _body(self) -> bytes:
+        """The request body; a body cut short (its client killed between headers and body) raises, so
+        the request is dropped instead of being recorded as an empty batch under its Idempotency-Key."""
         length = int(self.headers.get("Content-Length") or 0)
-        return self.rfile.read(length) if length else b""
+        data = self.rfile.read(length) if length else b""
+        if len(data) < length:
+            raise ConnectionAbortedError(f"body cut short: {len(data)} of {length} bytes")
+        return data
 
     def _reply(self, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
         self._raw(status, json.dumps(body).encode(), "application/json", headers)
