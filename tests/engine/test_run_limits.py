@@ -123,3 +123,22 @@ def test_the_partner_never_sees_more_calls_in_flight_than_the_connections_concur
     assert [r["status"] for r in results] == ["succeeded"] * 6
     assert server.state.max_in_flight <= 2 and server.state.throttled_total == 0
     assert sum(run_of(db, a).budget_wait_ms for a in autos) > 0
+
+
+def test_trigger_now_on_a_throttled_connection_is_queued_and_deferred_like_any_other(
+        db: Session, server: IntegrationServer, quick: None, rclient: redis.Redis) -> None:
+    from api.services.runs import queue_manual_run
+    from models.limits import limits_for
+    from tasks.budget import Budget, Scope
+
+    server.set_records("supplier", RECORDS)
+    auto = _xero(db, server)
+    conn = auto.connection
+    Budget(Scope(conn.uuid, conn.provider, limits_for(conn.provider, None)), rclient).pause(
+        3600, "XERO answered 429 (day limit); Retry-After 3600 s")
+    run, _ = queue_manual_run(db, conn.uuid, auto.uuid)  # what POST .../run records before its 202
+    db.commit()
+    summary = execute(auto.uuid, run.scheduled_for.isoformat())
+    stored = run_of(db, auto, run.scheduled_for)
+    assert summary["status"] == "deferred" and stored.trigger == "manual" and stored.resume_at is not None
+    assert "XERO answered 429 (day limit)" in (stored.reason or "") and server.state.calls_total == 0
