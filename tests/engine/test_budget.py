@@ -112,6 +112,9 @@ def test_the_budget_follows_the_partners_remaining_counts(rc: redis.Redis, short
     budget.follow({"X-MinLimit-Remaining": "2", "X-DayLimit-Remaining": "4000"})
     state = budget.state()
     assert (state["used_this_minute"], state["used_today"]) == (58, 1000)
+    budget.follow({"X-MinLimit-Remaining": "2", "X-DayLimit-Remaining": "4000"})  # already counted
+    state = budget.state()
+    assert (state["used_this_minute"], state["used_today"]) == (58, 1000)
     budget.acquire("1")
     budget.acquire("2")
     with pytest.raises(BudgetExceeded, match="per-minute"):
