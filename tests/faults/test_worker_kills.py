@@ -69,6 +69,9 @@ def test_twenty_sigkills_mid_run_lose_no_slot_and_apply_no_batch_twice(
     server.state.invoke_delay_s = 0.1
     survivor = processes.start_worker(env, "survivor", 2, logs_at)
     started.append(survivor)
+    # The killed workers' call-in-flight leases hold the connection's budget until their TTL: runs that
+    # would wait longer are deferred, and beat (its resume sweep) dispatches them when that comes.
+    started.append(processes.start_beat(env, "beat", logs_at))
     ids = {a.id: a.uuid for a in autos}
 
     def all_finished() -> bool:
