@@ -177,6 +177,8 @@ class _Handler(BaseHTTPRequestHandler):
             else:
                 self.state.throttled_total += 1
         if refusal is not None:
+            if self.command == "POST":  # read the refused request's body, or the next request on this
+                self._drain()  # kept-alive connection would be parsed from it
             return self._reply(429, {"error": "rate limited"}, refusal)
         try:
             handle()
@@ -333,6 +335,13 @@ class _Handler(BaseHTTPRequestHandler):
                                             "request": quote(text, safe=""),
                                             "error_description": f"could not authenticate: {text}",
                                             "received": form, "authorization": authorization})
+
+    def _drain(self) -> None:
+        """Read and drop the request's body (a refused request's)."""
+        try:
+            self._body()
+        except ConnectionAbortedError:
+            pass  # cut short: the connection is gone anyway
 
     def _body(self) -> bytes:
         """The request body; a body cut short (its client killed between headers and body) raises, so
