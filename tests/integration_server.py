@@ -6,6 +6,7 @@ Idempotency-Key, /oauth/token refresh), with knobs to fail the next calls in the
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 import time
@@ -338,10 +339,8 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _drain(self) -> None:
         """Read and drop the request's body (a refused request's)."""
-        try:
+        with contextlib.suppress(ConnectionAbortedError):  # cut short: the connection is gone anyway
             self._body()
-        except ConnectionAbortedError:
-            pass  # cut short: the connection is gone anyway
 
     def _body(self) -> bytes:
         """The request body; a body cut short (its client killed between headers and body) raises, so
