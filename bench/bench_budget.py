@@ -14,11 +14,14 @@ a redis-server of the benchmark's own for the processes (beat_common.private_red
   X-MinLimit-Remaining / X-DayLimit-Remaining), 200 ms per call. Variants: the budget with Xero's
   defaults; the same connection with `rate_limits` all null (the engine does not limit; a 429 still
   pauses the connection); the budget switched off (no budget at all: before issue 12, a 429's Retry-After
-  is slept in the worker). Calls a minute that got through, 429s, total time, exactly-once by content.
-- cost: acquire + release in a loop against the machine's Redis (client CPU, wall, round trips, Redis's
-  own time per EVAL); the Redis commands one real call makes (permit, lease back, Xero's counts
-  followed); runs/s of bench_runs.py's set-up (one prefork worker, -c 4, SANDBOX connection, no limits at
-  the partner) with the budget off, on with an unlimited connection, and on with SANDBOX's defaults.
+  is slept in the worker). Calls a minute that got through, 429s (by X-Rate-Limit-Problem), total time,
+  records applied twice or never (by content, across Idempotency-Keys).
+- permit: acquire + release (+ Xero's counts followed) in a loop against the machine's Redis (client CPU,
+  wall, round trips, Redis's own time); the Redis commands one real call makes; the client CPU of one
+  call through IntegrationClient (budget off / unlimited / a lease) and of one bare Redis round trip.
+- runs: runs/s of bench_runs.py's set-up (one prefork worker, -c 4, SANDBOX connection, no limits at the
+  partner) with the budget off, on with an unlimited connection, and on with SANDBOX's defaults; then
+  the run task's body in this process (tasks.run.execute), CPU per run, the same three.
 - isolation: drift (run start − slot) of a healthy connection's runs (60 automations on `1 minute`, one
   due every second, real runs, real beat, 2 workers × 4 prefork) alone, next to a XERO connection whose
   daily quota is spent (60 more automations, one due every second: their runs defer), and next to the
@@ -76,36 +79,22 @@ if os.environ.get("BENCH_BUDGET_WORKER") == "1":  # `celery -A bench.bench_budge
 RESULTS = ROOT / "bench" / "results" / "budget.txt"
 
 
-def read_refused_bodies() -> None:
-    """Work around the loopback partner's keep-alive bug: its limits answer 429 before the request's body
-    is read, so on a kept-alive connection the next request is parsed from that body and answered 400.
-    Here every POST's body is read first (once; the handlers get it from there)."""
+def count_refusals() -> None:
+    """Count the loopback partner's 429s by their X-Rate-Limit-Problem (day, concurrent, minute), per
+    partner, in REFUSALS."""
     from tests.integration_server import _Handler
 
-    original = _Handler._within_limits
-    if getattr(original, "reads_body_first", False):
+    refusal = _Handler._refusal
+    if getattr(refusal, "counted", False):
         return
 
-    def within_limits(self: Any, handle: Any) -> None:
-        if self.command == "POST":
-            body = _Handler._body(self)  # the partner's own read: a body cut short raises
-            self._body = lambda: body
-        try:
-            original(self, handle)
-        finally:
-            self.__dict__.pop("_body", None)
-
-    within_limits.reads_body_first = True  # type: ignore[attr-defined]
-    _Handler._within_limits = within_limits  # type: ignore[method-assign]
-    refusal = _Handler._refusal
-
     def counted_refusal(self: Any) -> dict[str, str] | None:
-        """The partner's refusal, counted by its X-Rate-Limit-Problem (day, concurrent, minute)."""
         headers = refusal(self)
         if headers is not None:
             REFUSALS.setdefault(id(self.state), Counter())[headers.get("X-Rate-Limit-Problem", "?")] += 1
         return headers
 
+    counted_refusal.counted = True  # type: ignore[attr-defined]
     _Handler._refusal = counted_refusal  # type: ignore[method-assign]
 
 
@@ -874,7 +863,7 @@ def main() -> None:
         f"load {os.getloadavg()[0]:.2f}, {os.cpu_count()} CPUs)")
     rows: list[dict[str, Any]] = []
     parts = args.parts.split(",")
-    read_refused_bodies()
+    count_refusals()
     with private_redis() as redis_url, tempfile.TemporaryDirectory(prefix="aw-bench-budget-") as folder:
         os.environ["REDIS_URL"] = redis_url
         from models.settings import get_settings

@@ -10,7 +10,8 @@ X-MinLimit-Remaining headers).
 - a spent daily quota (Retry-After of three hours) defers that connection's runs, and a run of another
   connection, queued behind more of them than there are worker processes, succeeds within seconds;
 - a deferred run resumes at resume_at through beat's resume sweep and finishes once, no record sent
-  twice, the watermark moved once; also when its worker is SIGKILLed mid-batch after resuming;
+  twice, the watermark moved once; also when its worker is SIGKILLed mid-batch after resuming; and a
+  4 s deferral resumes at its resume_at although beat's periodic sweep is 20 s away;
 - a SIGKILLed worker's calls in flight keep their leases until the lease TTL, then the permits come back
   (connect + read timeout + BUDGET_LEASE_MARGIN_S, scaled down to 4 s), and the partner still never sees
   more calls in flight than `concurrent` while the runs are resumed by another worker.
@@ -42,30 +43,11 @@ from tests import processes
 from tests.engine.run_helpers import definitions, fresh, record, run_of, slot
 from tests.factories import make_connection
 from tests.faults.support import WatermarkWatch, fault_env, kill_group, log_dir, logs, runs_of, wait_for
-from tests.integration_server import IntegrationServer, PartnerLimits, _Handler, integration_server
+from tests.integration_server import IntegrationServer, PartnerLimits, integration_server
 
 RECORDS = [record(f"r{i}", i) for i in range(5)]  # 3 batches of the suite's INVOKE_BATCH_SIZE=2
 FOUR = RECORDS[:4]  # 2 batches: a run makes 3 calls (one page, two invokes)
 FAR = timedelta(days=1)  # beat's own schedule never fires during a test: only what the test sends runs
-
-
-@pytest.fixture(autouse=True)
-def partner_reads_refused_bodies(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The loopback partner answers a call past its limits with 429 before it reads the request's body,
-    so on a kept-alive connection the next request is parsed from that body and answered 400 (reported
-    with issue 12). Here it reads every POST's body first; its handlers take it from there."""
-    original = _Handler._within_limits
-
-    def within_limits(self: Any, handle: Any) -> None:
-        if self.command == "POST":
-            body = _Handler._body(self)  # the partner's own read: a body cut short raises
-            self._body = lambda: body
-        try:
-            original(self, handle)
-        finally:
-            self.__dict__.pop("_body", None)
-
-    monkeypatch.setattr(_Handler, "_within_limits", within_limits)
 
 
 @pytest.fixture()
