@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test test-faults lint bench clean
+.PHONY: run test test-faults lint deps bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -18,6 +18,8 @@ run: $(STAMP)
 # tests/faults is left out here (it has its own target, run once by .ci/run on PostgreSQL).
 test: $(STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/mypy
+	$(BIN)/python tools/deps.py
 	$(BIN)/python -m pytest -q --ignore=tests/faults $(PYTEST_ARGS)
 
 # The fault suite: real worker, beat and Redis processes killed, stopped and cut off (issue 6).
@@ -26,7 +28,11 @@ test-faults: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
-	$(BIN)/mypy models api worker tasks
+	$(BIN)/mypy
+
+# The import graph: models → tasks → worker, api on top, no circle (tools/deps.py; also in `make test`).
+deps: $(STAMP)
+	$(BIN)/python tools/deps.py
 
 bench: $(STAMP)
 	$(BIN)/python bench/bench_criteria.py

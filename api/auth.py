@@ -25,7 +25,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from api.errors import one_error
 from api.openapi import TOKEN_REQUEST_FIELDS, errors
-from api.schemas.runs import TokenResponse
+from models.schemas.runs import TokenResponse
 from models.settings import api_tokens, get_settings
 
 log = logging.getLogger(__name__)

@@ -5,7 +5,6 @@ The page asked for (limit, offset, sort) is api.query.page_of."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from functools import lru_cache
 from typing import Annotated
 
 import redis
@@ -14,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from models import db
 from models.notify import schedule_changed
+from models.redis_clients import client_for
 from models.settings import Settings, get_settings
 
 REDIS_TIMEOUT_S = 1.0
@@ -29,15 +29,9 @@ def get_session() -> Iterator[Session]:
         session.close()
 
 
-@lru_cache(maxsize=4)
-def redis_client(url: str) -> redis.Redis:
-    """A Redis client with short timeouts, so a dead Redis never hangs a request."""
-    return redis.Redis.from_url(url, socket_connect_timeout=REDIS_TIMEOUT_S, socket_timeout=REDIS_TIMEOUT_S)
-
-
 def get_redis() -> redis.Redis:
-    """The process's Redis client for REDIS_URL."""
-    return redis_client(get_settings().redis_url)
+    """The process's Redis client for REDIS_URL, with short timeouts so a dead Redis never hangs a request."""
+    return client_for(get_settings().redis_url, REDIS_TIMEOUT_S, REDIS_TIMEOUT_S, decode=False)
 
 
 def notify_beat(client: redis.Redis) -> None:

@@ -12,9 +12,8 @@ from sqlalchemy.exc import IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
-from api.services.runs import EnqueueError
-from api.services.validation import pydantic_errors
-from models.errors import ConflictError, DefinitionError, FieldError, NotFoundError
+from models.errors import ConflictError, DefinitionError, EnqueueError, FieldError, NotFoundError
+from models.store.validation import pydantic_errors
 
 log = logging.getLogger(__name__)
 _METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")

@@ -49,10 +49,10 @@ async def lifespan(_: FastAPI) -> AsyncIterator[None]:
 
 def mount_sandbox(app: FastAPI) -> None:
     """Serve the sandbox integration API at /sandbox when its module exists (it has its own auth)."""
-    if importlib.util.find_spec("api.sandbox") is None:
-        log.info("api.sandbox is not installed; /sandbox is not served")
+    if importlib.util.find_spec("sandbox.app") is None:
+        log.info("sandbox.app is not installed; /sandbox is not served")
         return
-    module = importlib.import_module("api.sandbox")
+    module = importlib.import_module("sandbox.app")
     app.mount("/sandbox", module.sandbox_app)
 
 

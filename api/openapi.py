@@ -12,8 +12,8 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
-from api.fields import NO_NUL, json_value_schema
-from api.schemas.common import ErrorBody
+from models.schemas.common import ErrorBody
+from models.schemas.fields import NO_NUL, json_value_schema
 
 #: The vendor extension naming the request fields the server validates beyond what JSON Schema can say
 #: (a schedule's grammar, a partner function that must exist, criteria that must compile): a request the

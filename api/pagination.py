@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from starlette.datastructures import URL
 
-from api.schemas.common import Pagination
-from api.services.listing import Page
+from models.schemas.common import Pagination
+from models.store.listing import Page
 
 
 def page_url(url: URL, limit: int, offset: int) -> str:

@@ -1,6 +1,7 @@
 """Query parameter types: filters over closed sets, free-text filters, `sort` over a whitelist.
 
-As with the body fields (api/fields.py), each is checked with exactly the pattern the OpenAPI document
+As with the body fields (models/schemas/fields.py), each is checked with exactly the pattern the
+OpenAPI document
 publishes for it: a closed set is its values in any case (blank: no filter), a sort is a comma-separated
 list of whitelisted fields, each with an optional `-` (descending) or `+`.
 """
@@ -14,10 +15,11 @@ from typing import Annotated, Any
 from fastapi import Depends, Path, Query
 from pydantic import BeforeValidator, WithJsonSchema
 
-from api.fields import NO_NUL, any_case, choice_schema, choice_text
-from api.services import connections, operations, partner_functions, runs
-from api.services.listing import DEFAULT_LIMIT, MAX_FILTER_LENGTH, MAX_LIMIT, PageRequest
 from models.run import STATUSES, TRIGGERS
+from models.schemas.fields import NO_NUL, any_case, choice, choice_schema
+from models.store import connections, operations, partner_functions
+from models.store.listing import DEFAULT_LIMIT, MAX_FILTER_LENGTH, MAX_LIMIT, PageRequest
+from tasks import manual_runs as runs
 
 #: What a query-string boolean may be: the words parse_flag knows, in any case, or blank (no filter).
 FLAG_WORDS = {"true": True, "1": True, "yes": True, "on": True, "t": True, "y": True,
@@ -27,18 +29,7 @@ MAX_SORT_LENGTH = 200
 
 def _closed(choices: tuple[str, ...], upper: bool, what: str) -> Any:
     """An optional filter over a closed set, read in any case; None when absent or blank."""
-    pattern = re.compile(choice_text(choices))
-
-    def check(value: Any) -> str | None:
-        """The value in its stored case, or a 422 naming the allowed values."""
-        if value is None:
-            return None
-        if isinstance(value, str) and pattern.search(value):
-            text = value.strip()
-            return (text.upper() if upper else text.lower()) or None
-        raise ValueError(f"must be one of {', '.join(choices)}")
-
-    return Annotated[str | None, BeforeValidator(check),
+    return Annotated[str | None, choice(choices, upper),
                      WithJsonSchema(choice_schema(choices, what, nullable=False))]
 
 
@@ -63,7 +54,7 @@ RunTrigger = _closed(TRIGGERS, False, "what started the run")
 QueryFlag = Annotated[bool | None, BeforeValidator(_query_flag), WithJsonSchema({
     "type": "string", "pattern": _FLAG_TEXT,
     "description": "true or false (also 1/0, yes/no, on/off, t/f, y/n), any case; blank: no filter"})]
-#: A free-text filter: compared as given, bounded, storable (api.services.listing.check_filter).
+#: A free-text filter: compared as given, bounded, storable (models.store.listing.check_filter).
 TextFilter = Annotated[str | None, WithJsonSchema(
     {"type": "string", "maxLength": MAX_FILTER_LENGTH, "pattern": NO_NUL})]
 

@@ -105,7 +105,7 @@ def _template(engine: object, next_run_at: datetime, check_on: str) -> int:
     """One automation written through the models, so every column has a valid value."""
     from sqlalchemy.orm import Session
 
-    from tests.factories import make_automation, make_connection
+    from tests.support.factories import make_automation, make_connection
 
     with Session(engine) as db:  # type: ignore[call-overload]
         conn = make_connection(db)

@@ -47,7 +47,7 @@ def child(kind: str, db_url: str, redis_url: str) -> dict[str, float]:
 def _build(kind: str, app: Any, db_url: str, redis_url: str) -> Any:
     """The scheduler under test, as `celery beat` would build it (plus RedBeat's lock)."""
     if kind == "ours":
-        from worker.beat import DatabaseScheduler
+        from worker.beat.scheduler import DatabaseScheduler
 
         return DatabaseScheduler(app=app)
     if kind == "redbeat":

@@ -29,9 +29,9 @@ def ours(db_url: str, redis_url: str, n: int, mode: str) -> float:
 
     from models.db import make_engine
     from models.settings import get_settings
-    from worker.beat import Beat
+    from worker.beat.publish import make_publisher
+    from worker.beat.scheduler import Beat
     from worker.celery_app import make_app
-    from worker.publish import make_publisher
 
     load_automations(db_url, n, current_slot())
     client = redis.Redis.from_url(redis_url)

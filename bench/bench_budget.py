@@ -61,7 +61,7 @@ NO_BUDGET = "Bench without budget"  # provider_name of connections whose calls t
 
 def switch_off_budget_for_marked_connections() -> None:
     """Endpoint.of gives scope None (no budget) for connections named NO_BUDGET; others are untouched."""
-    from tasks.integration_client import Endpoint
+    from tasks.transport import Endpoint
 
     original = Endpoint.of.__func__  # type: ignore[attr-defined]
 
@@ -82,7 +82,7 @@ RESULTS = ROOT / "bench" / "results" / "budget.txt"
 def count_refusals() -> None:
     """Count the loopback partner's 429s by their X-Rate-Limit-Problem (day, concurrent, minute), per
     partner, in REFUSALS."""
-    from tests.integration_server import _Handler
+    from tests.support.integration_server import _Handler
 
     refusal = _Handler._refusal
     if getattr(refusal, "counted", False):
@@ -136,7 +136,7 @@ def database(tmp: Path, postgres: str) -> Iterator[str]:
     from models import db as db_module
     from models import migrate
     from models.settings import get_settings
-    from tests.services import fresh_database
+    from tests.support.services import fresh_database
 
     previous = os.environ.get("TEST_DATABASE_URL")
     os.environ["TEST_DATABASE_URL"] = postgres
@@ -168,7 +168,7 @@ def process_env(db_url: str, redis_url: str, **extra: str) -> dict[str, str]:
 
 def start_workers(env: dict[str, str], log_dir: Path, n: int, concurrency: int, tag: str) -> list[Any]:
     """n prefork workers of the bench app, each ready before this returns."""
-    from tests import processes
+    from tests.support import processes
 
     workers = [processes.start_worker(env, f"{tag}{i}", concurrency, log_dir, app="bench.bench_budget")
                for i in range(n)]
@@ -180,7 +180,7 @@ def start_workers(env: dict[str, str], log_dir: Path, n: int, concurrency: int, 
 
 def start_beat(env: dict[str, str], log_dir: Path, tag: str) -> Any:
     """A real beat (the product's, `-A worker`), ready before this returns."""
-    from tests import processes
+    from tests.support import processes
 
     beat = processes.start_beat({**env, "LOG_LEVEL": "INFO"}, tag, log_dir)
     if not processes.wait_for_log(beat, "database scheduler ready", 60):
@@ -190,7 +190,7 @@ def start_beat(env: dict[str, str], log_dir: Path, tag: str) -> Any:
 
 def stop_all(procs: list[Any]) -> None:
     """Stop the processes this benchmark started (by pid, their own process groups)."""
-    from tests import processes
+    from tests.support import processes
 
     for proc in procs:
         processes.stop(proc, timeout_s=10)
@@ -200,7 +200,7 @@ def connection(provider: str, server_url: str, tenant: str, rate_limits: dict[st
                budget: bool = True) -> Any:
     """A committed connection pointed at the loopback partner (NO_BUDGET's provider_name when budget off)."""
     from models.db import session_scope
-    from tests.factories import make_connection
+    from tests.support.factories import make_connection
 
     with session_scope() as db:
         conn = make_connection(db, provider=provider, provider_name=provider.title() if budget else NO_BUDGET,
@@ -215,7 +215,7 @@ def automations(conn: Any, n: int, tag: str,
     """n automations of the connection (one partner function); none due unless per_index(i) says when."""
     from models.db import session_scope
     from models.tables import Connection
-    from tests.factories import make_automation, make_partner_function
+    from tests.support.factories import make_automation, make_partner_function
 
     with session_scope() as db:
         c = db.get(Connection, conn.id)
@@ -288,7 +288,7 @@ def measure_use(variant: str, rep: int, args: argparse.Namespace,
                 out: Callable[[str], None]) -> dict[str, Any]:
     """One load of 50 runs on a fresh tenant (its own loopback partner), until every run is final."""
     from tasks.enqueue import enqueue_run
-    from tests.integration_server import IntegrationServer, PartnerLimits
+    from tests.support.integration_server import IntegrationServer, PartnerLimits
 
     server = IntegrationServer().start()
     records = _records(args.records)
@@ -428,9 +428,10 @@ def commands_per_call(redis_url: str, calls: int = 50) -> dict[str, float]:
     import redis
 
     from models.limits import limits_for
-    from tasks import integration_client as ic
+    from tasks import transport as ic
     from tasks.budget import Budget, Scope
-    from tests.integration_server import IntegrationServer, PartnerLimits
+    from tasks.integration_client import IntegrationClient
+    from tests.support.integration_server import IntegrationServer, PartnerLimits
 
     server = IntegrationServer().start()
     server.set_records("supplier", _records(1))
@@ -440,7 +441,7 @@ def commands_per_call(redis_url: str, calls: int = 50) -> dict[str, float]:
                                                              per_day=100_000), "bench-app", "bench-tenant")
     endpoint = ic.Endpoint(scope.connection_uuid, server.url, server.url, "Bearer", dict(ic.DEFAULT_PATHS),
                            scope)
-    api = ic.IntegrationClient(endpoint, "token", "Bearer", False)
+    api = IntegrationClient(endpoint, "token", "Bearer", False)
     api.budget = Budget(scope, client)
     commands: Counter[str] = Counter()
     original = client.execute_command
@@ -499,9 +500,10 @@ def client_call_cpu(args: argparse.Namespace, out: Callable[[str], None]) -> lis
     import redis
 
     from models.limits import Limits, limits_for
-    from tasks import integration_client as ic
+    from tasks import transport as ic
     from tasks.budget import _ACQUIRE, Budget, Scope
-    from tests.integration_server import IntegrationServer
+    from tasks.integration_client import IntegrationClient
+    from tests.support.integration_server import IntegrationServer
 
     server = IntegrationServer().start()
     server.set_records("supplier", _records(1))
@@ -523,7 +525,7 @@ def client_call_cpu(args: argparse.Namespace, out: Callable[[str], None]) -> lis
             scope = None if limits is None else Scope(f"bench-{uuid.uuid4()}", "SANDBOX", limits)
             endpoint = ic.Endpoint(f"bench-{uuid.uuid4()}", server.url, server.url, "Bearer",
                                    dict(ic.DEFAULT_PATHS), scope)
-            api = ic.IntegrationClient(endpoint, "token", "Bearer", False)
+            api = IntegrationClient(endpoint, "token", "Bearer", False)
             if api.budget is not None:
                 api.budget = Budget(api.budget.scope, client)
             api.get_json("objects_path", "warm", {"limit": 1}, applies_to="supplier")
@@ -551,7 +553,7 @@ def part_runs(args: argparse.Namespace, tmp: Path, redis_url: str, out: Callable
     """Runs/s of bench_runs.py's set-up, the budget off / on (unlimited) / on (SANDBOX defaults)."""
     from bench_runs import bench_runs, worker_cpu_s
 
-    from tests.integration_server import IntegrationServer
+    from tests.support.integration_server import IntegrationServer
 
     rows: list[dict[str, Any]] = []
     with database(tmp, args.postgres) as url:
@@ -627,7 +629,7 @@ def measure_isolation(variant: str, rep: int, args: argparse.Namespace, tmp: Pat
     60, due at the half seconds), real beat and workers; drift of the healthy runs in the window."""
     import redis
 
-    from tests.integration_server import IntegrationServer, PartnerLimits
+    from tests.support.integration_server import IntegrationServer, PartnerLimits
 
     redis.Redis.from_url(redis_url).flushdb()
     healthy_server, spent_server = IntegrationServer().start(), IntegrationServer().start()

@@ -20,7 +20,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from models.criteria import _closures, parse_criteria  # noqa: E402
+from models.criteria import parse_criteria, reference_predicate  # noqa: E402
 
 CRITERIA = [
     {"group_condition": "AND", "rules": [
@@ -146,8 +146,9 @@ def main() -> int:
     print(f"criteria: {criteria.text}")
     print(f"records: {len(records):,} ({len(records[0])} fields), rule-engine subset: {len(subset):,}, "
           f"median of {args.repeat}; compile() took {compile_ms:.2f} ms\n")
-    rows = [("compiled (models.criteria)", compiled, records), ("plain closures (fallback)",
-            _closures(criteria.groups), records), ("naive JSON walk", naive_predicate(CRITERIA), records)]
+    rows = [("compiled (models.criteria)", compiled, records),
+            ("plain closures (fallback)", reference_predicate(criteria.groups), records),
+            ("naive JSON walk", naive_predicate(CRITERIA), records)]
     engine = rule_engine_predicate()
     if engine is not None:
         rows.append(("rule-engine Rule.matches", engine, subset))

@@ -2,7 +2,7 @@
 
 N ACTIVE automations on a '1 minute' schedule, N/60 per second-of-minute phase (custom_time 00:00:SS,
 jitter 0), so N/60 slots come due at every whole second. A real `celery -A worker beat` (the database
-scheduler, pipeline publish) dispatches them to a Redis broker; real `celery -A tests.engine.beat_probe
+scheduler, pipeline publish) dispatches them to a Redis broker; real `celery -A tests.support.beat_probe
 worker` processes run a stand-in `automations.run` that records (automation, slot, start time) in Redis.
 The probe replaces the real run task on purpose: this measures scheduling (beat + broker + worker
 pick-up), not a run's own work (bench_runs.py measures that).
@@ -46,7 +46,7 @@ from sqlalchemy import text, update
 DB_NAME = "aw_bench_drift"
 QUEUE = "automations"
 UNACKED = "unacked"  # kombu's Redis transport: messages delivered to a worker and not yet acknowledged
-PROBE_KEY = "aw:test:beat-probe"  # tests.engine.beat_probe.PROBE_KEY
+PROBE_KEY = "aw:test:beat-probe"  # tests.support.beat_probe.PROBE_KEY
 GENERATION_KEY = "aw:schedule:generation"  # models.keys.SCHEDULE_GENERATION
 PHASES = 60  # one phase per second of a 1-minute schedule
 DISPATCHED_RE = re.compile(r"dispatched (\d+) run\(s\) for (\d+) due")
@@ -68,7 +68,7 @@ def load_phased(url: str, per_second: int) -> None:
     from models import migrate
     from models.db import make_engine
     from models.tables import Automation
-    from tests.factories import make_automation, make_connection
+    from tests.support.factories import make_automation, make_connection
 
     migrate.upgrade(url)
     engine = make_engine(url)
@@ -140,7 +140,8 @@ def start_workers(procs: Procs, env: dict[str, str], log_dir: Path, n: int, conc
                   pool: str) -> None:
     """n probe workers on the run queue, product settings (acks_late, prefetch 1, events), log WARNING."""
     for i in range(n):
-        args = ["-A", "tests.engine.beat_probe", "worker", "-l", "WARNING", "-n", f"drift{i}@%h", "-Q", QUEUE,
+        args = ["-A", "tests.support.beat_probe", "worker", "-l", "WARNING", "-n", f"drift{i}@%h",
+        "-Q", QUEUE,
                 "-c", str(concurrency), "-P", pool, "--without-gossip", "--without-mingle", "-E"]
         procs.workers.append(spawn(procs, f"worker{i}", args, env, log_dir))
 
@@ -180,7 +181,7 @@ def wait_until(predicate: Any, timeout_s: float, interval_s: float = 0.1) -> boo
 def stop(proc: subprocess.Popen[bytes] | None) -> None:
     """Warm shutdown of one process we started (and its own group), SIGKILL if it does not exit."""
     if proc is not None:
-        from tests.processes import stop as stop_group
+        from tests.support.processes import stop as stop_group
 
         stop_group(proc, timeout_s=15.0)
 
@@ -365,7 +366,7 @@ def run_window(client: redis.Redis, procs: Procs, t0: float, args: argparse.Name
     drained = drain(client, args.drain_s)
     for worker in procs.workers:  # a backlog left after the drain stays still while it is counted
         stop(worker)
-    from tests.engine.beat_probe import received
+    from tests.support.beat_probe import received
 
     records, queued = received(client), queued_slots(client)
     result = analyse(records, queued, beat_batches(procs.logs["beat"]), t0, args)

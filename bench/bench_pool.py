@@ -295,7 +295,7 @@ def seed(partner_url: str, per_phase: int, connections: int, heavy: bool) -> tup
 
     from models.db import get_engine
     from models.tables import Automation
-    from tests.factories import make_automation, make_connection, make_partner_function
+    from tests.support.factories import make_automation, make_connection, make_partner_function
 
     engine = get_engine()
     parked = datetime.now(UTC).replace(microsecond=0) + timedelta(days=1)
@@ -436,7 +436,7 @@ class Workers:
 
     def __init__(self, bench: Bench, config: Config, tag: str) -> None:
         from models.settings import get_settings
-        from worker.stack import worker_command
+        from worker.stack.run import worker_command
 
         self.procs: list[subprocess.Popen[bytes]] = []
         self.logs: list[Path] = []
@@ -537,9 +537,9 @@ class Sampler:
 
 def publish(uuids: list[str], slot: datetime) -> None:
     """One `automations.run` per automation for `slot`, pushed at once (beat's pipeline publisher)."""
-    from tasks.locks import redis_client
+    from models.redis_clients import redis_client
+    from worker.beat.publish import make_publisher
     from worker.celery_app import app
-    from worker.publish import make_publisher
 
     publisher = make_publisher(app, redis_client(), "pipeline")
     publisher.publish([(u, slot.isoformat()) for u in uuids])
@@ -713,8 +713,8 @@ def beat_window(bench: Bench, workers: Workers, tag: str, duration_s: float,
     """Arm the automations, run beat for duration_s of slots, stop it, let the runs finish; the runs of the
     window (and the heavy run, if one was triggered heavy_at_s after t0)."""
     from models import keys
+    from models.redis_clients import redis_client
     from tasks.enqueue import enqueue_run
-    from tasks.locks import redis_client
 
     bench.partner.call("/reset", {})
     beat = Beat.start(bench, tag)
@@ -760,7 +760,7 @@ def settle(heavy_slot: datetime | None, timeout_s: float) -> None:
     while time.monotonic() < deadline:
         with get_engine().connect() as conn:
             left = conn.execute(text("SELECT count(*) FROM runs WHERE status IN ('queued', 'running')"))
-        from tasks.locks import redis_client
+        from models.redis_clients import redis_client
 
         heavy_done = heavy_slot is None or heavy_run(heavy_slot).get("finished_at")
         if not left.scalar() and not redis_client().llen("automations") and heavy_done:

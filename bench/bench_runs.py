@@ -31,9 +31,9 @@ sys.path.insert(0, str(ROOT))
 
 from sqlalchemy import func, select  # noqa: E402
 
-from tests import processes  # noqa: E402
-from tests.integration_server import IntegrationServer  # noqa: E402
-from tests.services import fresh_database, redis_server  # noqa: E402
+from tests.support import processes  # noqa: E402
+from tests.support.integration_server import IntegrationServer  # noqa: E402
+from tests.support.services import fresh_database, redis_server  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results" / "runs.txt"
 RECORD = {"id": "r1", "created_at": "2024-01-01T00:00:00+00:00", "updated_at": "2024-01-01T00:00:00+00:00",
@@ -100,7 +100,7 @@ def _database(tmp: Path, kind: str, postgres: str | None) -> Iterator[str]:
 def _automations(n: int, server_url: str, tag: str) -> list[str]:
     """n automations on one connection pointed at the loopback server; their UUIDs."""
     from models.db import session_scope
-    from tests.factories import make_automation, make_connection, make_partner_function
+    from tests.support.factories import make_automation, make_connection, make_partner_function
 
     with session_scope() as db:
         conn = make_connection(db, api_domain=server_url, account_server=server_url)

@@ -4,20 +4,20 @@ workers, pool children and the beat leader in 10 minutes; then every version acc
 The stack: PostgreSQL (database `aw_bench_chaos`, created and dropped here), a redis-server of the run's
 own (beat_common.private_redis), real `celery -A worker worker` processes (2, prefork -c 2) and two real
 `celery -A worker beat` processes (leader and standby). Connections' api_domain is a loopback partner
-(tests/chaos_partner.py) serving one shared record store under every object name; each automation has
+(tests/support/chaos_partner.py) serving one shared record store under every object name; each automation has
 its own `applies_to` ("supplier-17"), a '1 minute' schedule whose phase is spread over the minute by
 custom_time (00:00:SS, SS = its index mod 60: about 3.3 slots due every second), since_last_look_up, no
 criteria (every record matches). A thread of the partner updates every record every 20-90 s (new content,
 updated_at = now) and creates one every 15 s.
 
-Kills (tests/chaos_stack.py): 8 whole workers (process group), 8 single pool children, 4 beat leaders
+Kills (tests/support/chaos_stack.py): 8 whole workers (process group), 8 single pool children, 4 beat leaders
 (found by the Redis key aw:beat:leader), at random moments (one per 30 s share of the window), aimed at a
 process with an invoke in flight when one shows within 5 s; what was killed is started again after 1-5 s.
 Settings keep production's ratios: RUN_LOCK_TTL_S 5 against VISIBILITY_TIMEOUT_S 60 (30 s against 7,200 s
 in production), RESUME_SWEEP_S 5, fast retries. After the window the updates stop; the stack runs until
 every automation has two runs started after the last update + WATERMARK_SKEW_S and no run is unfinished
 (bounded), then the beats stop, the queue drains (bounded) and the workers stop. The accounting is
-tests/chaos_accounting.py: versions applied twice, never applied, final-state misses, unfinished runs.
+tests/support/chaos_accounting.py: versions applied twice, never applied, final-state misses, unfinished runs.
 
 Usage: .venv/bin/python bench/chaos.py [--automations 200] [--duration 600] [--kills 8,8,4] [--seed 11]
        [--snapshot HEAD] (writes bench/results/chaos.txt; --out - prints only)
@@ -58,7 +58,7 @@ def define(url: str, partner_url: str, n: int, connections: int) -> dict[int, st
 
     from models import migrate
     from models.db import make_engine
-    from tests.factories import make_automation, make_connection, make_partner_function
+    from tests.support.factories import make_automation, make_connection, make_partner_function
 
     migrate.upgrade(url)
     engine = make_engine(url)
@@ -122,10 +122,10 @@ def chaos(args: argparse.Namespace, db_url: str, redis_url: str, log_dir: Path) 
     """The whole run; the result as a dict (figures and evidence)."""
     from models.db import make_engine
     from models.settings import get_settings
-    from tests import processes
-    from tests.chaos_accounting import WatermarkSampler, account, settled
-    from tests.chaos_partner import ChaosPartner, RecordStore
-    from tests.chaos_stack import Stack, plan_kills
+    from tests.support import processes
+    from tests.support.chaos_accounting import WatermarkSampler, account, settled
+    from tests.support.chaos_partner import ChaosPartner, RecordStore
+    from tests.support.chaos_stack import Stack, plan_kills
 
     os.environ.update(DATABASE_URL=db_url, REDIS_URL=redis_url, **SECRETS, **CHAOS_ENV)
     get_settings.cache_clear()

@@ -98,25 +98,15 @@ def _timed(module: Any, name: str, label: str) -> None:
 
 def _time_steps() -> None:
     """The steps of a run, as the run module and the execution module call them."""
-    from tasks import bookkeeping, execution, run
+    from tasks import execution, run, run_record
 
-    for name in ("start", "start_run", "claim"):
-        if hasattr(bookkeeping, name):
-            _timed(bookkeeping, name, f"bookkeeping.{name}")
     for name in ("fetch_records", "invoke_batch"):
         if hasattr(execution, name):
             _timed(execution, name, name)
-    for name in ("save_plan", "finish", "finish_success", "batch_sent"):
-        if hasattr(bookkeeping, name):
-            _timed(bookkeeping, name, f"bookkeeping.{name}")
-    try:
-        from tasks import claim
-    except ImportError:  # before the lean path
-        pass
-    else:
-        _timed(claim, "look_up", "claim.look_up")
-        _timed(claim.Claim, "claim", "Claim.claim")
-        _timed(claim.Claim, "finish", "Claim.finish")
+    _timed(run_record, "look_up", "run_record.look_up")
+    _timed(run_record, "batch_sent", "run_record.batch_sent")
+    _timed(run_record.Claim, "claim", "Claim.claim")
+    _timed(run_record.Claim, "finish", "Claim.finish")
     _timed(run, "_acquire", "lock acquire")
     _timed(run.Lock, "release", "lock release")
 
@@ -125,7 +115,7 @@ def _time_steps() -> None:
 def _database(tmp: Path, url: str | None) -> Iterator[str]:
     """A fresh database, migrated."""
     from models import migrate
-    from tests.services import fresh_database
+    from tests.support.services import fresh_database
 
     if url:
         os.environ["TEST_DATABASE_URL"] = url
@@ -146,7 +136,7 @@ def _fresh_caches() -> None:
 def _setup(n: int, server_url: str) -> list[str]:
     """n automations with one matching record each time."""
     from models.db import session_scope
-    from tests.factories import make_automation, make_connection, make_partner_function
+    from tests.support.factories import make_automation, make_connection, make_partner_function
 
     with session_scope() as db:
         conn = make_connection(db, api_domain=server_url, account_server=server_url)
@@ -173,8 +163,8 @@ def main() -> None:
     parser.add_argument("--database-url", default=os.environ.get("TEST_DATABASE_URL"))
     parser.add_argument("--cprofile", metavar="FILE", help="also write a cProfile of the measured runs")
     args = parser.parse_args()
-    from tests.integration_server import IntegrationServer
-    from tests.services import redis_server
+    from tests.support.integration_server import IntegrationServer
+    from tests.support.services import redis_server
 
     with tempfile.TemporaryDirectory() as tmp, redis_server(Path(tmp)) as redis_url, \
             _database(Path(tmp), args.database_url) as db_url:

@@ -50,7 +50,7 @@ import redis  # noqa: E402
 from sqlalchemy import Engine, create_engine, text  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 
-from worker.stack_procs import Child, Supervisor  # noqa: E402
+from worker.stack.processes import Child, Supervisor  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results"
 PG_ADMIN = os.environ.get("SOAK_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
@@ -71,7 +71,7 @@ CRITERIA = [{"group_condition": "AND", "rules": [
 
 @dataclass
 class FileSupervisor(Supervisor):
-    """worker.stack_procs.Supervisor, with each child's output going to a log file of its own."""
+    """worker.stack.processes.Supervisor, with each child's output going to a log file of its own."""
 
     log_dir: Path = Path(".")
 
@@ -186,7 +186,7 @@ def seed(n: int, interval_min: int) -> None:
     from models.db import get_engine, session_scope
     from models.settings import get_settings
     from models.tables import Automation
-    from worker.cli_import import Importer
+    from worker.cli.importer import Importer
 
     with session_scope() as session:
         Importer(session, get_settings()).import_document(bundle(interval_min))

@@ -34,29 +34,29 @@ from string import Template
 from typing import Any
 
 from models.criteria_compile import (
-    _LISTS,
-    _NO_VALUE,
-    _SCALARS,
+    LIST_OPERATORS,
+    NO_VALUE_OPERATORS,
+    SCALAR_TYPES,
     Predicate,
-    _always_true,
-    _closures,
-    _fast_path,
-    _generate,
-    _getter,
-    _list_items,
-    _quote,
-    _render,
-    _text,
-    _value_test,
+    always_true,
+    as_text,
     caseless,
     compile_pattern,
+    fast_path,
+    generate,
+    getter,
+    list_items,
     nfc,
+    quote,
+    reference_predicate,
+    render,
+    value_test,
 )
 from models.errors import DefinitionError, FieldError
 
 __all__ = [
-    "ALL_RECORDS", "OPERATORS", "ROOT", "Criteria", "Group", "Predicate", "Rule", "_closures", "caseless",
-    "compile_problems", "nfc", "parse_criteria",
+    "ALL_RECORDS", "OPERATORS", "ROOT", "Criteria", "Group", "Predicate", "Rule", "caseless",
+    "compile_problems", "nfc", "parse_criteria", "reference_predicate",
 ]
 
 ROOT = "additional_criteria_details"
@@ -95,7 +95,7 @@ class Rule:
     def to_dict(self) -> dict[str, Any]:
         """The stored JSON form, shaped like the request's rule."""
         out: dict[str, Any] = {"field_name": self.field_name, "operator": self.operator}
-        if self.operator not in _NO_VALUE:
+        if self.operator not in NO_VALUE_OPERATORS:
             out["value"] = list(self.value) if isinstance(self.value, tuple) else self.value
         out["condition"] = self.condition
         return {**out, "case_sensitive": True} if self.case_sensitive else out
@@ -103,13 +103,13 @@ class Rule:
     @property
     def phrase(self) -> str:
         """The rule in plain English, for trigger_condition_text."""
-        if self.operator in _LISTS:
-            shown = ", ".join(_quote(item) for item in _list_items(self.value))
+        if self.operator in LIST_OPERATORS:
+            shown = ", ".join(quote(item) for item in list_items(self.value))
         elif self.operator == "MATCHES":
-            shown = _text(self.value, True).replace("/", "\\/")
+            shown = as_text(self.value, True).replace("/", "\\/")
         else:
-            shown = _quote(self.value)
-        suffix = ", case-sensitive" if self.case_sensitive and self.operator not in _NO_VALUE else ""
+            shown = quote(self.value)
+        suffix = ", case-sensitive" if self.case_sensitive and self.operator not in NO_VALUE_OPERATORS else ""
         return f"{self.field_name} {Template(_PHRASES[self.operator]).substitute(v=shown)}{suffix}"
 
 
@@ -133,16 +133,16 @@ class Criteria:
         """trigger_condition_text: fully bracketed so that no precedence rule needs to be known."""
         if not self.enabled or not self.groups:
             return ALL_RECORDS
-        return _render(self.groups, lambda rule: rule.phrase, " AND ", " OR ")
+        return render(self.groups, lambda rule: rule.phrase, " AND ", " OR ")
 
     def compile(self) -> Predicate:
         """A predicate over one record, built once: generated Python with constants passed by name."""
         if not self.enabled or not self.groups:
-            return _always_true
+            return always_true
         try:
-            return _generate(self.groups)
+            return generate(self.groups)
         except (SyntaxError, RecursionError, MemoryError):  # absurdly large criteria: plain closures
-            return _closures(self.groups)
+            return reference_predicate(self.groups)
 
     def to_list(self) -> list[dict[str, Any]]:
         """The stored JSON form, shaped like the request's additional_criteria_details."""
@@ -199,7 +199,10 @@ def _parse_rule(raw: Any, path: str, errors: list[FieldError]) -> Rule | None:
     sensitive = _boolean(raw.get("case_sensitive"), f"{path}.case_sensitive", errors)
     if len(errors) > before or not isinstance(name, str) or operator is None or condition is None:
         return None
-    value = None if operator in _NO_VALUE else tuple(value) if isinstance(value, list | tuple) else value
+    if operator in NO_VALUE_OPERATORS:
+        value = None
+    elif isinstance(value, list | tuple):
+        value = tuple(value)
     return Rule(name.strip(), operator, value, condition, bool(sensitive))
 
 
@@ -235,16 +238,16 @@ def _boolean(raw: Any, path: str, errors: list[FieldError]) -> bool | None:
 
 def _value_problem(operator: str, raw: Any) -> tuple[str, str] | None:
     """Why the value does not suit the operator, as (path suffix, message); None when it does."""
-    lists = operator in _LISTS
-    if operator in _NO_VALUE:
+    lists = operator in LIST_OPERATORS
+    if operator in NO_VALUE_OPERATORS:
         return None
     if lists and isinstance(raw, list | tuple):
-        bad = [i for i, item in enumerate(raw) if item.__class__ not in _SCALARS]
+        bad = [i for i, item in enumerate(raw) if item.__class__ not in SCALAR_TYPES]
         if bad:
             return f".{bad[0]}", "must be a text, number or boolean"
-    elif raw is not None and raw.__class__ not in _SCALARS:
+    elif raw is not None and raw.__class__ not in SCALAR_TYPES:
         return "", "must be a text, number, boolean or list" if lists else "must be a text, number or boolean"
-    if raw is None or (isinstance(raw, str) and not raw.strip()) or (lists and not _list_items(raw)):
+    if raw is None or (isinstance(raw, str) and not raw.strip()) or (lists and not list_items(raw)):
         return "", f"is required for operator {operator}"
     if operator == "MATCHES":
         try:
@@ -263,12 +266,12 @@ def compile_problems(criteria: Criteria) -> list[FieldError]:
         for j, rule in enumerate(group.rules):
             path = f"{ROOT}.{i}.rules.{j}"
             try:
-                _getter(rule.field_name)
+                getter(rule.field_name)
             except Exception as exc:  # noqa: BLE001 - any failure is reported, never raised later
                 errors.append(FieldError(f"{path}.field_name", f"cannot be evaluated ({type(exc).__name__})"))
             try:
-                _value_test(rule)
-                _fast_path(rule)
+                value_test(rule)
+                fast_path(rule)
             except Exception as exc:  # noqa: BLE001
                 errors.append(FieldError(f"{path}.value", f"cannot be compiled ({type(exc).__name__})"))
     if not errors and criteria.groups:

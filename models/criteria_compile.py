@@ -24,8 +24,8 @@ from unicodedata import normalize
 if TYPE_CHECKING:
     from models.criteria import Group, Rule
 
-_NO_VALUE = frozenset({"HAS_VALUE", "DOES_NOT_HAVE_VALUE"})
-_LISTS = frozenset({"IN", "NOT_IN"})
+NO_VALUE_OPERATORS = frozenset({"HAS_VALUE", "DOES_NOT_HAVE_VALUE"})
+LIST_OPERATORS = frozenset({"IN", "NOT_IN"})
 _NEGATION_OF = {"NOT_EQUALS": "EQUALS", "DOES_NOT_CONTAIN": "CONTAINS", "NOT_IN": "IN",
                 "DOES_NOT_HAVE_VALUE": "HAS_VALUE"}
 _COMPARE = {"EQUALS": _op.eq, "GREATER_THAN": _op.gt, "GREATER_THAN_OR_EQUALS": _op.ge,
@@ -38,7 +38,7 @@ _INTEGER = re.compile(r"\s*[+-]?\d+\s*", re.ASCII)
 _NONZERO = re.compile(r"[1-9]")
 _DATE = re.compile(r"\s*\d{4}-\d{2}-\d{2}(?:[T ]|\s*$)", re.ASCII)
 _SHORT_INTEGER = 32  # longer integer literals are Decimal: exact, linear, without int()'s digit limit
-_SCALARS = frozenset({str, int, float, bool})
+SCALAR_TYPES = frozenset({str, int, float, bool})
 _MISSING = object()
 _NAN = float("nan")
 T = TypeVar("T")
@@ -101,7 +101,7 @@ def _date(v: Any) -> datetime | None:
     return None
 
 
-def _text(v: Any, case_sensitive: bool) -> str:
+def as_text(v: Any, case_sensitive: bool) -> str:
     """v as comparable text: booleans as true/false; NFC, and case-folded unless case-sensitive."""
     cls = v.__class__
     if cls is bool:
@@ -123,7 +123,7 @@ def _int_text(v: int) -> str:
 
 def _is_scalar(v: Any) -> bool:
     """Text, number, boolean or date: the values that compare; None, lists and objects do not."""
-    return v.__class__ in _SCALARS or isinstance(v, date)
+    return v.__class__ in SCALAR_TYPES or isinstance(v, date)
 
 
 def _has_value(v: Any) -> bool:
@@ -131,12 +131,12 @@ def _has_value(v: Any) -> bool:
     return v is not None and not (isinstance(v, str | list | tuple | Mapping) and len(v) == 0)
 
 
-def _quote(v: Any) -> str:
+def quote(v: Any) -> str:
     """A constant in single quotes, quotes and backslashes escaped."""
-    return "'" + _text(v, True).replace("\\", "\\\\").replace("'", "\\'") + "'"
+    return "'" + as_text(v, True).replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
-def _list_items(value: Any) -> tuple[Any, ...]:
+def list_items(value: Any) -> tuple[Any, ...]:
     """IN/NOT_IN items: a list as given, or a comma-separated string split and stripped."""
     if isinstance(value, list | tuple):
         return tuple(value)
@@ -155,7 +155,7 @@ class _Const:
     @classmethod
     def of(cls, raw: Any, case_sensitive: bool) -> _Const:
         """Parse a constant in all three readings."""
-        return cls(_num(raw), _date(raw), _text(raw, case_sensitive), case_sensitive)
+        return cls(_num(raw), _date(raw), as_text(raw, case_sensitive), case_sensitive)
 
     def pair(self, v: Any) -> tuple[Any, Any]:
         """The sides to compare: as numbers if both are, else as dates if both are, else as text."""
@@ -163,7 +163,7 @@ class _Const:
             return (n, c) if n == n and c == c else (_NAN, _NAN)  # NaN: no order, and Decimal must not see it
         if self.when is not None and (d := _date(v)) is not None:
             return d, self.when
-        return _text(v, self.case_sensitive), self.text
+        return as_text(v, self.case_sensitive), self.text
 
     def equals(self, v: Any) -> bool:
         """EQUALS on one value."""
@@ -209,7 +209,7 @@ def fold_pattern(pattern: str) -> str:
 
 def compile_pattern(value: Any, case_sensitive: bool) -> re.Pattern[str]:
     """The compiled MATCHES pattern of a rule value (raises re.error, OverflowError, RecursionError)."""
-    text = _text(value, True)
+    text = as_text(value, True)
     return re.compile(text) if case_sensitive else re.compile(fold_pattern(text), re.IGNORECASE)
 
 
@@ -221,7 +221,7 @@ def _matches_test(value: Any, cs: bool) -> Test:
     def test(v: Any) -> bool:
         if not _is_scalar(v):
             return False
-        text = _text(v, True)
+        text = as_text(v, True)
         if search(text) is not None:
             return True
         return not cs and not text.isascii() and search(caseless(text)) is not None
@@ -234,7 +234,7 @@ def _positive_test(op: str, value: Any, cs: bool) -> Test:
     if op == "HAS_VALUE":
         return _has_value
     if op == "IN":
-        return _in_test(_list_items(value), cs)
+        return _in_test(list_items(value), cs)
     if op == "MATCHES":
         return _matches_test(value, cs)
     c = _Const.of(value, cs)
@@ -243,10 +243,10 @@ def _positive_test(op: str, value: Any, cs: bool) -> Test:
         return lambda v: _is_scalar(v) and compare(*c.pair(v))
     if op == "CONTAINS":
         return lambda v: any(map(c.equals, v)) if isinstance(v, list | tuple) else (
-            _is_scalar(v) and c.text in _text(v, cs))
+            _is_scalar(v) and c.text in as_text(v, cs))
     end, method = (0, str.startswith) if op == "STARTS_WITH" else (-1, str.endswith)
     return lambda v: (len(v) > 0 and c.equals(v[end])) if isinstance(v, list | tuple) else (
-        _is_scalar(v) and method(_text(v, cs), c.text))
+        _is_scalar(v) and method(as_text(v, cs), c.text))
 
 
 def _in_test(items: tuple[Any, ...], cs: bool) -> Test:
@@ -262,15 +262,15 @@ def _in_test(items: tuple[Any, ...], cs: bool) -> Test:
         if not _is_scalar(v):
             return False
         if (n := _num(v)) is not None:
-            return n in numbers or _text(v, cs) in not_numbers
+            return n in numbers or as_text(v, cs) in not_numbers
         if (d := _date(v)) is not None:
-            return d in dates or _text(v, cs) in not_dates
-        return _text(v, cs) in texts
+            return d in dates or as_text(v, cs) in not_dates
+        return as_text(v, cs) in texts
 
     return test
 
 
-def _value_test(rule: Rule) -> Test:
+def value_test(rule: Rule) -> Test:
     """The rule's test on a resolved field value; a negative operator is its positive twin negated."""
     positive = _NEGATION_OF.get(rule.operator)
     if positive is None:
@@ -279,7 +279,7 @@ def _value_test(rule: Rule) -> Test:
     return lambda v: not test(v)
 
 
-def _getter(name: str) -> Callable[[Mapping[str, Any]], Any]:
+def getter(name: str) -> Callable[[Mapping[str, Any]], Any]:
     """Resolve a field name, dotted path or not, on a record; a missing step gives None."""
     if "." not in name:
         return lambda record: record.get(name)
@@ -321,7 +321,7 @@ def _join(runs: list[list[str]], and_: str, or_: str) -> str:
     return or_.join(run[0] if len(run) == 1 else "(" + and_.join(run) + ")" for run in runs)
 
 
-def _render(groups: Sequence[Group], leaf: Callable[[Rule], str], and_: str, or_: str) -> str:
+def render(groups: Sequence[Group], leaf: Callable[[Rule], str], and_: str, or_: str) -> str:
     """The whole expression as text or source: every rule and every group in parentheses."""
     def group(g: Group) -> str:
         rules = _runs([f"({leaf(r)})" for r in g.rules], [r.condition for r in g.rules])
@@ -330,7 +330,7 @@ def _render(groups: Sequence[Group], leaf: Callable[[Rule], str], and_: str, or_
     return _join(_runs([group(g) for g in groups], [g.group_condition for g in groups]), and_, or_)
 
 
-def _always_true(record: Mapping[str, Any]) -> bool:
+def always_true(record: Mapping[str, Any]) -> bool:
     """The predicate of absent or disabled criteria."""
     return True
 
@@ -344,10 +344,10 @@ def _combine(runs: list[list[Predicate]]) -> Predicate:
     return ands[0] if len(ands) == 1 else (lambda r: any(f(r) for f in ands))
 
 
-def _closures(groups: Sequence[Group]) -> Predicate:
+def reference_predicate(groups: Sequence[Group]) -> Predicate:
     """The plain-closure predicate: the fallback, and the reference the generated code is tested against."""
     def leaf(rule: Rule) -> Predicate:
-        get, test = _getter(rule.field_name), _value_test(rule)
+        get, test = getter(rule.field_name), value_test(rule)
         return lambda record: test(get(record))
 
     def group(g: Group) -> Predicate:
@@ -360,7 +360,7 @@ def careful_predicate(groups: Sequence[Group], note: Callable[[str], None]) -> P
     """The closure predicate, rule by rule, where a rule that raises on a record's value counts as not
     matching (negative operators included) and is reported to `note` by its place, never its value."""
     def leaf(i: int, j: int, rule: Rule) -> Predicate:
-        get, test = _getter(rule.field_name), _value_test(rule)
+        get, test = getter(rule.field_name), value_test(rule)
         name = rule.field_name if len(rule.field_name) <= 60 else rule.field_name[:57] + "..."
         where = f"rule {j + 1} of group {i + 1} ({name} {rule.operator})"
 
@@ -394,17 +394,17 @@ NON_ASCII_REACHES = frozenset(";`K")
 _WHOLE = frozenset({"EQUALS", "NOT_EQUALS", "IN", "NOT_IN"})
 
 
-def _fast_path(rule: Rule) -> tuple[str, Any] | None:
+def fast_path(rule: Rule) -> tuple[str, Any] | None:
     """An inline source template for the common value type (ASCII text, or number for a number constant)."""
     op, fold = rule.operator, "" if rule.case_sensitive else ".casefold()"
-    if op in _NO_VALUE:
+    if op in NO_VALUE_OPERATORS:
         test, compare = ("is not None and", "!=") if op == "HAS_VALUE" else ("is None or", "==")
         return f'(($v := $g) {test} ($v {compare} "" if $v.__class__ is _S else $s($v)))', None
     if op == "MATCHES":
         search = compile_pattern(rule.value, rule.case_sensitive).search
         return _GUARD.replace("$fast", "$c($v) is not None"), search
-    if op in _LISTS:
-        consts = [_Const.of(item, rule.case_sensitive) for item in _list_items(rule.value)]
+    if op in LIST_OPERATORS:
+        consts = [_Const.of(item, rule.case_sensitive) for item in list_items(rule.value)]
         if any(c.num is not None or c.when is not None for c in consts):
             return None
         texts = frozenset(c.text for c in consts)
@@ -433,11 +433,11 @@ def _plain(texts: Iterable[str]) -> bool:
 def _rule_source(i: int, rule: Rule, names: dict[str, Any]) -> str:
     """Python source for rule i over record `r`; its constants go into `names`, never into the source."""
     if "." in rule.field_name:
-        names[f"p{i}"], get = _getter(rule.field_name), f"p{i}(r)"
+        names[f"p{i}"], get = getter(rule.field_name), f"p{i}(r)"
     else:
         names[f"k{i}"], get = rule.field_name, f"r.get(k{i})"
-    names[f"s{i}"] = _value_test(rule)
-    fast = _fast_path(rule)
+    names[f"s{i}"] = value_test(rule)
+    fast = fast_path(rule)
     if fast is None:
         return f"s{i}({get})"
     if fast[1] is not None:
@@ -445,11 +445,11 @@ def _rule_source(i: int, rule: Rule, names: dict[str, Any]) -> str:
     return Template(fast[0]).substitute(v=f"v{i}", g=get, c=f"c{i}", s=f"s{i}")
 
 
-def _generate(groups: Sequence[Group]) -> Predicate:
+def generate(groups: Sequence[Group]) -> Predicate:
     """One generated function for the whole expression: no per-rule call on the fast paths."""
     names: dict[str, Any] = {"_S": str, "_NT": (int, float)}
     counter = itertools.count()
-    expression = _render(groups, lambda rule: _rule_source(next(counter), rule, names), " and ", " or ")
+    expression = render(groups, lambda rule: _rule_source(next(counter), rule, names), " and ", " or ")
     source = (f"def _make({', '.join(names)}):\n    def predicate(r):\n        return {expression}\n"
               "    return predicate\n")
     scope: dict[str, Any] = {"__builtins__": {}}

@@ -12,13 +12,9 @@ from cryptography.fernet import Fernet, InvalidToken
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from models.errors import AutomationWorkerError
+from models.errors import CredentialError
 
 _INFO = b"automation-worker/credentials/v1"
-
-
-class CredentialError(AutomationWorkerError):
-    """A stored credential cannot be decrypted (SECRET_KEY changed or the value was tampered with)."""
 
 
 @lru_cache(maxsize=8)

@@ -6,6 +6,7 @@ The API maps these to HTTP in one handler; the worker records them on the run.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 
 @dataclass(frozen=True)
@@ -83,3 +84,69 @@ class PermanentIntegrationError(IntegrationError):
 
 class ReconnectRequiredError(PermanentIntegrationError):
     """The connection's refresh token was refused (invalid_grant): an operator must reconnect it."""
+
+
+class CredentialError(AutomationWorkerError):
+    """A stored credential cannot be decrypted (SECRET_KEY changed or the value was tampered with)."""
+
+
+class ServiceUnavailable(AutomationWorkerError):
+    """Redis or the database could not be reached: the task is retried later, the slot is not failed."""
+
+
+class DatabaseUnavailable(ServiceUnavailable):
+    """A bookkeeping statement failed twice on a dropped connection: its outcome is not recorded yet."""
+
+
+class LockUnavailable(ServiceUnavailable):
+    """Redis did not answer while taking the run lock: nothing was claimed, so the task can start over."""
+
+
+class LockLost(AutomationWorkerError):
+    """The holder's lock expired or was taken: whatever it was doing must stop before its next effect."""
+
+
+class PlanConflict(AutomationWorkerError):
+    """Another delivery of the run stored a plan first: this one must not send anything."""
+
+
+class BudgetExceeded(AutomationWorkerError):
+    """The next permit is further away than BUDGET_MAX_WAIT_S: the run defers itself until `resume_at`."""
+
+    def __init__(self, reason: str, resume_at: datetime) -> None:
+        self.reason, self.resume_at = reason, resume_at
+        super().__init__(reason)
+
+
+class BatchFailed(AutomationWorkerError):
+    """Batch `index` of the plan failed for good (its retries spent, or refused); batches before it were
+    acknowledged and recorded."""
+
+    def __init__(self, index: int, count: int, cause: IntegrationError) -> None:
+        self.index, self.count, self.cause = index, count, cause
+        super().__init__(f"batch {index + 1}/{count}: {cause}")
+
+
+class EnqueueError(AutomationWorkerError):
+    """The run could not be put on the queue (Redis unreachable); answered with 503."""
+
+
+class DocumentError(AutomationWorkerError):
+    """A document of a file was refused; `errors` name each bad field within the document."""
+
+    def __init__(self, where: str, error: DefinitionError) -> None:
+        self.where = where
+        self.errors = error.errors
+        super().__init__("; ".join(f"{where}: {e.field}: {e.message}" for e in error.errors))
+
+
+#: The command line's exit statuses: bad input, and an unreachable service or a failed check.
+USAGE_ERROR, FAILURE = 2, 1
+
+
+class CliError(AutomationWorkerError):
+    """A user-facing failure: printed as one message, no traceback."""
+
+    def __init__(self, message: str, code: int = USAGE_ERROR) -> None:
+        self.code = code
+        super().__init__(message)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
@@ -13,12 +14,37 @@ from models.base import Base, IdentityMixin
 if TYPE_CHECKING:
     from models.automation import Automation
 
-TRIGGERS = ("schedule", "manual", "chain", "catch_up")
-STATUSES = ("queued", "running", "deferred", "succeeded", "failed", "skipped", "below_threshold", "missed")
-FINISHED = frozenset({"succeeded", "failed", "skipped", "below_threshold", "missed"})
+
+
+class RunStatus(StrEnum):
+    """A run's status (DESIGN "A run"); stored as its value."""
+
+    QUEUED = "queued"
+    RUNNING = "running"
+    DEFERRED = "deferred"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+    BELOW_THRESHOLD = "below_threshold"
+    MISSED = "missed"
+
+
+class Trigger(StrEnum):
+    """What started a run."""
+
+    SCHEDULE = "schedule"
+    MANUAL = "manual"
+    CHAIN = "chain"
+    CATCH_UP = "catch_up"
+
+
+TRIGGERS = tuple(Trigger)
+STATUSES = tuple(RunStatus)
+FINISHED = frozenset({RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.SKIPPED, RunStatus.BELOW_THRESHOLD,
+                      RunStatus.MISSED})
 #: Claimed and not finished: such a run holds a plan (or is fetching) and must be completed before its
 #: automation plans anything else (DESIGN "The run's promises under faults").
-UNFINISHED_CLAIMED = ("running", "deferred")
+UNFINISHED_CLAIMED = (RunStatus.RUNNING, RunStatus.DEFERRED)
 UNFINISHED_SQL = "status IN ('running', 'deferred')"
 
 
@@ -35,8 +61,8 @@ class Run(IdentityMixin, Base):
 
     automation_id: Mapped[int] = mapped_column(ForeignKey("automations.id", ondelete="CASCADE"))
     scheduled_for: Mapped[datetime] = mapped_column()
-    trigger: Mapped[str] = mapped_column(String(16), default="schedule")
-    status: Mapped[str] = mapped_column(String(24), default="queued", index=True)
+    trigger: Mapped[str] = mapped_column(String(16), default=Trigger.SCHEDULE.value)
+    status: Mapped[str] = mapped_column(String(24), default=RunStatus.QUEUED.value, index=True)
     reason: Mapped[str | None] = mapped_column(Text)
     records_fetched: Mapped[int] = mapped_column(Integer, default=0)
     records_matched: Mapped[int] = mapped_column(Integer, default=0)

@@ -8,9 +8,25 @@ from __future__ import annotations
 
 import hashlib
 from datetime import datetime, timedelta
+from typing import Any, Protocol
 
-from models.automation import ACTIVE, Automation
+from models.automation import ACTIVE
 from models.schedule import Schedule
+
+
+class Scheduled(Protocol):
+    """What the schedule of an automation is read from: an Automation, or beat's row of its columns."""
+
+    @property
+    def uuid(self) -> str: ...
+    @property
+    def status(self) -> str: ...
+    @property
+    def schedule(self) -> dict[str, Any]: ...
+    @property
+    def jitter_s(self) -> int: ...
+    @property
+    def check_on_minutes(self) -> int: ...
 
 
 def jitter_offset(automation_uuid: str, jitter_s: int, check_on_minutes: int) -> timedelta:
@@ -22,17 +38,17 @@ def jitter_offset(automation_uuid: str, jitter_s: int, check_on_minutes: int) ->
     return timedelta(seconds=digest % (cap_s + 1))
 
 
-def schedule_of(automation: Automation) -> Schedule:
+def schedule_of(automation: Scheduled) -> Schedule:
     """The automation's stored, parsed schedule."""
     return Schedule.from_dict(automation.schedule)
 
 
-def slot_of(automation: Automation, run_at: datetime) -> datetime:
+def slot_of(automation: Scheduled, run_at: datetime) -> datetime:
     """The nominal slot a dispatch time stands for (the dispatch time less the jitter offset)."""
     return run_at - jitter_offset(automation.uuid, automation.jitter_s, automation.check_on_minutes)
 
 
-def next_run_at(automation: Automation, after: datetime) -> datetime | None:
+def next_run_at(automation: Scheduled, after: datetime) -> datetime | None:
     """The dispatch time of the first slot strictly after `after`; None while not ACTIVE."""
     if automation.status != ACTIVE:
         return None

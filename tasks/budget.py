@@ -30,10 +30,10 @@ import redis
 
 from models import keys
 from models.base import utcnow
-from models.errors import AutomationWorkerError
+from models.errors import BudgetExceeded
 from models.limits import Limits
+from models.redis_clients import redis_client
 from models.settings import get_settings
-from tasks.locks import redis_client
 
 log = logging.getLogger(__name__)
 
@@ -126,14 +126,6 @@ redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', now)
 return {used(KEYS[2], 60000), used(KEYS[3], 86400000), redis.call('ZCARD', KEYS[4]),
         redis.call('GET', KEYS[1]) or '', now}
 """
-
-
-class BudgetExceeded(AutomationWorkerError):
-    """The next permit is further away than BUDGET_MAX_WAIT_S: the run defers itself until `resume_at`."""
-
-    def __init__(self, reason: str, resume_at: datetime) -> None:
-        self.reason, self.resume_at = reason, resume_at
-        super().__init__(reason)
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ from models.db import session_scope
 from models.run import Run
 from models.settings import get_settings
 from tasks.enqueue import enqueue_run
+from tasks.run_record import record_chained
 
 log = logging.getLogger(__name__)
 
@@ -48,8 +49,7 @@ def _plan_chain(db: Session, run_id: int, connection_id: int, automation_id: int
     if target.id in chain_automation_ids(db, run, limit):
         return f"chain stopped: {name!r} already ran in this chain (cycle)", None, None
     slot = utcnow()
-    db.add(Run(automation_id=target.id, scheduled_for=slot, trigger="chain", status="queued",
-               chain_depth=run.chain_depth + 1, parent_run_uuid=run.uuid))
+    record_chained(db, target.id, slot, run.chain_depth + 1, run.uuid)
     return f"chained to automation {target.uuid} ({target.name})", target.uuid, slot
 
 

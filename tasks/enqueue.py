@@ -1,20 +1,19 @@
-"""Put a run on the queue by task name, so callers (API, beat, chains) need no task import."""
+"""Put a run on the queue: its message (tasks/message.py) pushed onto the broker's Redis, so whoever
+enqueues (the API, the command line, a chain) needs neither the Celery app nor the task."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from models import keys
+import redis
 
-RUN_TASK = "automations.run"
+from models.redis_clients import redis_client
+from tasks.message import Envelopes, run_call
+
+_ENVELOPES = Envelopes()
 
 
-def enqueue_run(automation_uuid: str, scheduled_for: datetime) -> str:
-    """Send `automations.run(automation_uuid, scheduled_for)`; returns the Celery task id.
-
-    The arguments are the automation's UUID and the slot as ISO 8601 (UTC): never a secret.
-    """
-    from worker.celery_app import app
-
-    result = app.send_task(RUN_TASK, args=[automation_uuid, scheduled_for.isoformat()], queue=keys.RUN_QUEUE)
-    return str(result.id)
+def enqueue_run(automation_uuid: str, scheduled_for: datetime, client: redis.Redis | None = None) -> str:
+    """Send `automations.run(automation_uuid, scheduled_for)` on `client` (the process's Redis when None);
+    returns the Celery task id. A Redis that does not answer raises redis.RedisError at once."""
+    return _ENVELOPES.push(client or redis_client(), [run_call(automation_uuid, scheduled_for)])[0]

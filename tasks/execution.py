@@ -15,22 +15,24 @@ from typing import TypedDict
 
 from models.base import utcnow
 from models.errors import (
+    BatchFailed,
     DefinitionError,
     IntegrationError,
     PermanentIntegrationError,
     ReconnectRequiredError,
     TransientIntegrationError,
 )
+from models.run import RunStatus
 from models.settings import get_settings
-from tasks import bookkeeping
-from tasks.bookkeeping import RunState
+from tasks import run_record
 from tasks.chain import chain_next
-from tasks.claim import Claim
 from tasks.context import RunContext
 from tasks.fetch import fetch_records
 from tasks.integration_client import IntegrationClient
 from tasks.invoke import InvokeContext, invoke_batch
 from tasks.predicates import tolerant_predicate_for
+from tasks.run_record import Claim
+from tasks.run_state import RunState
 from tasks.selection import Plan, Record, Watermark, candidates, make_plan, newest_versions, record_id
 
 log = logging.getLogger(__name__)
@@ -57,8 +59,8 @@ def perform(ctx: RunContext, claim: Claim, guard: Callable[[str], None]) -> RunS
     plan = Plan.from_dict(stored) if stored else _new_plan(ctx, _fetch(client, ctx, ctx.since, claim))
     if not stored and plan.matched < ctx.ignore_threshold:
         reason = f"{plan.matched} matched, fewer than ignore_threshold {ctx.ignore_threshold}"
-        return claim.finish("below_threshold", reason=_noted(reason, plan), records_fetched=plan.fetched,
-                            records_matched=plan.matched)
+        return claim.finish(RunStatus.BELOW_THRESHOLD, reason=_noted(reason, plan),
+                            records_fetched=plan.fetched, records_matched=plan.matched)
     if plan.records is None:  # a plan stored before the versions were kept: fetched again
         again = _fetch(client, ctx, plan.since or ctx.since, claim)
         plan = replace(plan, records={record_id(r): r for r in again})
@@ -73,8 +75,8 @@ def perform(ctx: RunContext, claim: Claim, guard: Callable[[str], None]) -> RunS
             sent = _send_batches(client, _invoke_context(ctx, run), plan, run, guard, claim.retried)
         except BatchFailed as failed:
             return _after_failed_batch(claim, plan, failed, counts)
-    state = claim.finish("succeeded", reason=_noted(None, plan), watermark=plan.watermark, sent_add=sent,
-                         batches_sent=len(plan.batches), **counts)
+    state = claim.finish(RunStatus.SUCCEEDED, reason=_noted(None, plan), watermark=plan.watermark,
+                         sent_add=sent, batches_sent=len(plan.batches), **counts)
     return _chain(ctx, state)
 
 
@@ -123,19 +125,10 @@ def _send_batches(client: IntegrationClient, invoke: InvokeContext, plan: Plan, 
             except IntegrationError as exc:
                 raise BatchFailed(index, count, exc) from exc
         if index + 1 < count:  # the last one is recorded with the outcome
-            bookkeeping.batch_sent(run.id, index + 1, len(records))
+            run_record.batch_sent(run.id, index + 1, len(records))
         else:
             last = len(records)
     return last
-
-
-class BatchFailed(Exception):
-    """Batch `index` of the plan failed for good (its retries spent, or refused); batches before it were
-    acknowledged and recorded."""
-
-    def __init__(self, index: int, count: int, cause: IntegrationError) -> None:
-        self.index, self.count, self.cause = index, count, cause
-        super().__init__(f"batch {index + 1}/{count}: {cause}")
 
 
 def _after_failed_batch(claim: Claim, plan: Plan, failed: BatchFailed, counts: Counts) -> RunState:
@@ -153,7 +146,7 @@ def _after_failed_batch(claim: Claim, plan: Plan, failed: BatchFailed, counts: C
         return claim.defer(f"{failure_reason(cause)} at {where}; the run resumes with the same "
                            "Idempotency-Keys", str(cause))
     acknowledged = plan.acknowledged(failed.index)
-    return claim.finish("failed", reason=failure_reason(cause), error=str(cause),
+    return claim.finish(RunStatus.FAILED, reason=failure_reason(cause), error=str(cause),
                         watermark=acknowledged, sent_add=0, **counts)
 
 
@@ -183,5 +176,5 @@ def _chain(ctx: RunContext, state: RunState) -> RunState:
     except Exception as exc:  # the run itself succeeded; say why its chain did not start
         log.exception("run %s: chain to %r failed", state.uuid, ctx.another_automation)
         reason = f"chain to {ctx.another_automation!r} failed: {type(exc).__name__}"
-    bookkeeping.set_reason(state.id, reason)
+    run_record.set_reason(state.id, reason)
     return RunState(**{**state.__dict__, "reason": state.final_reason(reason)})

@@ -5,11 +5,12 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from functools import lru_cache
+from typing import Any
 
 import redis
 
-from models.settings import get_settings
+from models.errors import LockLost
+from models.redis_clients import redis_client
 
 log = logging.getLogger(__name__)
 
@@ -20,30 +21,51 @@ _EXTEND = (
     "if redis.call('get', KEYS[1]) == ARGV[1] then "
     "return redis.call('pexpire', KEYS[1], ARGV[2]) end return 0"
 )
-
-
-@lru_cache(maxsize=4)
-def _client(url: str) -> redis.Redis:
-    """One connection pool per Redis URL per process."""
-    return redis.Redis.from_url(url, socket_connect_timeout=5, socket_timeout=10, decode_responses=True)
-
-
-def redis_client() -> redis.Redis:
-    """The process's Redis (REDIS_URL)."""
-    return _client(get_settings().redis_url)
+# Extend, and read another key in the same round trip (beat's idle tick: the schedule generation).
+_EXTEND_AND_READ = """
+local other = redis.call('get', KEYS[2])
+if redis.call('get', KEYS[1]) == ARGV[1] then
+  redis.call('pexpire', KEYS[1], ARGV[2])
+  return {1, other}
+end
+return {0, other}
+"""
+# Take a free lock, or re-adopt our own (after a Redis blip the holder cannot tell whether it still holds).
+_TAKE = """
+if redis.call('set', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
+  return 1
+end
+if redis.call('get', KEYS[1]) == ARGV[1] then
+  redis.call('pexpire', KEYS[1], ARGV[2])
+  return 1
+end
+return 0
+"""
 
 
 class Lock:
-    """A named lock whose value is its holder's token; TTL bounds how long a dead holder blocks others."""
+    """A named lock whose value is its holder's token; TTL bounds how long a dead holder blocks others.
+
+    The run lock and beat's leader lock are both this lock. Its scripts are sent once and then called by
+    their SHA (EVALSHA).
+    """
 
     def __init__(self, key: str, ttl_s: float, client: redis.Redis | None = None) -> None:
         self.key = key
         self.ttl_ms = max(1, int(ttl_s * 1000))
         self.client = client or redis_client()
+        self._extend = self.client.register_script(_EXTEND)
+        self._release = self.client.register_script(_RELEASE)
+        self._extend_and_read = self.client.register_script(_EXTEND_AND_READ)
+        self._take = self.client.register_script(_TAKE)
 
     def acquire(self, token: str) -> bool:
         """Take the lock if free."""
         return bool(self.client.set(self.key, token, nx=True, px=self.ttl_ms))
+
+    def take(self, token: str) -> bool:
+        """Take the lock if free, or keep it if `token` already holds it."""
+        return bool(self._take(keys=[self.key], args=[token, self.ttl_ms]))
 
     def holder(self) -> str | None:
         """The current holder's token, None when free."""
@@ -56,15 +78,16 @@ class Lock:
 
     def extend(self, token: str) -> bool:
         """Restart the TTL while still the holder."""
-        return bool(self.client.eval(_EXTEND, 1, self.key, token, self.ttl_ms))
+        return bool(self._extend(keys=[self.key], args=[token, self.ttl_ms]))
+
+    def extend_and_read(self, token: str, other_key: str) -> tuple[bool, Any]:
+        """Restart the TTL while still the holder, and read `other_key`, in one round trip."""
+        still, other = self._extend_and_read(keys=[self.key, other_key], args=[token, self.ttl_ms])
+        return bool(still), other
 
     def release(self, token: str) -> bool:
         """Free the lock if still the holder."""
-        return bool(self.client.eval(_RELEASE, 1, self.key, token))
-
-
-class LockLost(Exception):
-    """The holder's lock expired or was taken: whatever it was doing must stop before its next effect."""
+        return bool(self._release(keys=[self.key], args=[token]))
 
 
 class Heartbeat:

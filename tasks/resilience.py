@@ -11,24 +11,14 @@ from typing import ParamSpec, TypeVar
 
 from sqlalchemy.exc import DBAPIError, OperationalError
 
+from models.errors import DatabaseUnavailable
+
 log = logging.getLogger(__name__)
 P = ParamSpec("P")
 R = TypeVar("R")
 
 #: Countdown of the task's own retries: 1, 2, 4 ... seconds (plus up to 1 s of jitter), at most this.
 TASK_RETRY_CAP_S = 60.0
-
-
-class ServiceUnavailable(Exception):
-    """Redis or the database could not be reached: the task is retried later, the slot is not failed."""
-
-
-class DatabaseUnavailable(ServiceUnavailable):
-    """A bookkeeping statement failed twice on a dropped connection: its outcome is not recorded yet."""
-
-
-class LockUnavailable(ServiceUnavailable):
-    """Redis did not answer while taking the run lock: nothing was claimed, so the task can start over."""
 
 
 def is_disconnect(exc: BaseException) -> bool:

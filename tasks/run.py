@@ -13,30 +13,38 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import redis
-from celery import Task
+from celery import Task, shared_task
 
 from models import keys
 from models.base import utcnow
-from models.errors import DefinitionError, IntegrationError
+from models.errors import (
+    BudgetExceeded,
+    DefinitionError,
+    IntegrationError,
+    LockLost,
+    LockUnavailable,
+    PlanConflict,
+    ServiceUnavailable,
+)
+from models.run import RunStatus
 from models.settings import get_settings
-from tasks import bookkeeping, claim
-from tasks.bookkeeping import RunState, Start
-from tasks.budget import BudgetExceeded
-from tasks.claim import PlanConflict
+from tasks import run_record
 from tasks.execution import failure_reason, perform
-from tasks.locks import Heartbeat, Lock, LockLost
-from tasks.resilience import LockUnavailable, ServiceUnavailable, task_countdown_s
-from worker.celery_app import app
+from tasks.locks import Heartbeat, Lock
+from tasks.message import RUN_TASK, parse_slot
+from tasks.resilience import task_countdown_s
+from tasks.run_record import Found
+from tasks.run_state import RunState
 
 log = logging.getLogger(__name__)
 ACQUIRED, BUSY, OTHER = "acquired", "busy", "other"
 
 
-@app.task(name="automations.run", bind=True)
+@shared_task(name=RUN_TASK, bind=True)
 def run_automation(self: Task, automation_uuid: str, scheduled_for: str) -> dict[str, Any]:
     """Run one slot of one automation; the result (shown in Flower) is the run's summary, no secrets."""
     delivery = getattr(self.request, "delivery_info", None) or {}
@@ -60,18 +68,19 @@ def run_automation(self: Task, automation_uuid: str, scheduled_for: str) -> dict
 def retry_later(task: Task, automation_uuid: str, scheduled_for: str, exc: ServiceUnavailable) -> Exception:
     """Redis or the database blinked: the task runs again later and resumes from the saved plan once the
     lock is free; after RETRY_ATTEMPTS tries the slot's run is failed if it can be (deferred if it has a
-    plan: bookkeeping.fail_unfinished)."""
+    plan: run_record.fail_unfinished)."""
     retries, limit = task.request.retries, get_settings().retry_attempts
     if retries >= limit:
         log.error("run of automation %s slot %s: %s; giving up after %d task retries",
                   automation_uuid, scheduled_for, exc, retries)
         reason = f"Redis or the database stayed unavailable after {retries} retries"
-        bookkeeping.fail_unfinished(automation_uuid, parse_slot(scheduled_for), reason, str(exc))
+        run_record.fail_unfinished(automation_uuid, parse_slot(scheduled_for), reason, str(exc))
         return exc
     countdown = task_countdown_s(retries)
     log.warning("run of automation %s slot %s: %s; task retry %d/%d in %.1f s",
                 automation_uuid, scheduled_for, exc, retries + 1, limit, countdown)
-    return task.retry(exc=exc, countdown=countdown, max_retries=limit, throw=False)
+    retry: Exception = task.retry(exc=exc, countdown=countdown, max_retries=limit, throw=False)
+    return retry
 
 
 def execute(automation_uuid: str, scheduled_for: str, redelivered: bool = False,
@@ -90,12 +99,6 @@ def execute(automation_uuid: str, scheduled_for: str, redelivered: bool = False,
     return summary
 
 
-def parse_slot(value: str) -> datetime:
-    """The slot argument (ISO 8601) as aware UTC."""
-    slot = datetime.fromisoformat(value)
-    return slot.replace(tzinfo=UTC) if slot.tzinfo is None else slot.astimezone(UTC)
-
-
 def _execute(automation_uuid: str, slot: datetime, task_id: str | None) -> dict[str, Any]:
     """Take the automation's run lock and keep it alive by heartbeat while the run goes on; without it,
     record why nothing ran."""
@@ -112,18 +115,17 @@ def _execute(automation_uuid: str, slot: datetime, task_id: str | None) -> dict[
         except (LockLost, PlanConflict) as exc:
             log.warning("run of automation %s slot %s stopped: %s; the delivery holding the lock goes on",
                         automation_uuid, slot.isoformat(), exc)
-            start = bookkeeping.start(automation_uuid, slot, claim=False)
-            return summarize(automation_uuid, slot, start, note=f"stopped: {exc}")
+            found = run_record.note(automation_uuid, slot)
+            return summarize(automation_uuid, slot, found, note=f"stopped: {exc}")
         finally:
             heartbeat.stop()
             _release(lock, token, automation_uuid, slot)
     if outcome == BUSY:
-        start = bookkeeping.start(automation_uuid, slot, claim=False)
-        summary = summarize(automation_uuid, slot, start, note="this run is in progress on another worker")
+        summary = summarize(automation_uuid, slot, run_record.note(automation_uuid, slot),
+                            note="this run is in progress on another worker")
         return {**summary, "busy_for_s": busy_for_s}
-    start = bookkeeping.start(automation_uuid, slot, claim=False,
-                             skip_reason="another run of this automation is still going")
-    return summarize(automation_uuid, slot, start)
+    reason = "another run of this automation is still going"
+    return summarize(automation_uuid, slot, run_record.note(automation_uuid, slot, skip_reason=reason))
 
 
 def _acquire(lock: Lock, token: str, slot: datetime) -> tuple[str, float]:
@@ -161,14 +163,14 @@ MAX_EARLIER_RUNS = 10
 def _run_holding_lock(automation_uuid: str, slot: datetime, heartbeat: Heartbeat) -> dict[str, Any]:
     """Complete the automation's earlier runs left unfinished (a dead worker's), oldest first, then this
     slot's: a slot never plans from the watermark while an unfinished plan exists."""
-    found = claim.look_up(automation_uuid, slot)
+    found = run_record.look_up(automation_uuid, slot)
     done: set[datetime] = set()
     waiting: RunState | None = None
     while found.context is not None and found.unfinished_slot is not None and len(done) < MAX_EARLIER_RUNS:
         earlier = found.unfinished_slot
         if earlier in done:
             break
-        before = claim.look_up(automation_uuid, earlier)
+        before = run_record.look_up(automation_uuid, earlier)
         if _waits(before.run):  # deferred until its resume_at: beat dispatches it then
             waiting = before.run
             break
@@ -176,26 +178,25 @@ def _run_holding_lock(automation_uuid: str, slot: datetime, heartbeat: Heartbeat
                     automation_uuid, earlier.isoformat(), slot.isoformat())
         _run_slot(automation_uuid, earlier, heartbeat, before)
         done.add(earlier)
-        found = claim.look_up(automation_uuid, slot)
+        found = run_record.look_up(automation_uuid, slot)
     if found.context is not None and found.unfinished_slot is not None:
         # An earlier run is still unfinished (deferred): it counts as a run still going, and its plan
         # goes first, so this slot plans nothing now; the next run fetches its records.
         first = found.unfinished_slot.isoformat()
         until = f", deferred until {waiting.resume_at.isoformat()}" if waiting and waiting.resume_at else ""
         reason = f"another run of this automation is still going (slot {first}{until}); it goes first"
-        return summarize(automation_uuid, slot, bookkeeping.start(automation_uuid, slot, claim=False,
-                                                                  skip_reason=reason))
+        return summarize(automation_uuid, slot, run_record.note(automation_uuid, slot, skip_reason=reason))
     return _run_slot(automation_uuid, slot, heartbeat, found)
 
 
 def _waits(run: RunState | None) -> bool:
     """A deferred run whose resume_at has not come yet."""
-    return (run is not None and run.status == "deferred" and run.resume_at is not None
+    return (run is not None and run.status == RunStatus.DEFERRED and run.resume_at is not None
             and run.resume_at > utcnow())
 
 
 def _run_slot(automation_uuid: str, slot: datetime, heartbeat: Heartbeat,
-              found: claim.Found) -> dict[str, Any]:
+              found: Found) -> dict[str, Any]:
     """Read the definition and the slot's run, then fetch, match, claim and invoke; failures are recorded.
 
     A run whose plan is stored is completed as planned, even if its automation was paused (or its
@@ -204,31 +205,32 @@ def _run_slot(automation_uuid: str, slot: datetime, heartbeat: Heartbeat,
     """
     ctx, existing = found.context, found.run
     if ctx is None or (existing is not None and existing.finished):
-        return summarize(automation_uuid, slot, Start(ctx, existing, False))
+        return summarize(automation_uuid, slot, found)
     planned = existing is not None and existing.plan is not None
     if ctx.skip_reason and not planned:
-        return summarize(automation_uuid, slot, bookkeeping.start(automation_uuid, slot, claim=True))
+        skipped = run_record.note(automation_uuid, slot, skip_reason=ctx.skip_reason)
+        return summarize(automation_uuid, slot, skipped)
     if ctx.skip_reason:
         log.info("run of automation %s slot %s: completing its stored plan although %s",
                  automation_uuid, slot.isoformat(), ctx.skip_reason)
-    pending = claim.Claim(ctx.automation_id, slot, existing)
+    pending = run_record.Claim(ctx.automation_id, slot, existing)
     try:
         state = perform(ctx, pending, heartbeat.check)
     except BudgetExceeded as exc:  # the connection's budget is spent for longer than a worker should wait
         log.info("run of automation %s slot %s deferred: %s", automation_uuid, slot.isoformat(), exc.reason)
         state = pending.defer(exc.reason, None, resume_at=exc.resume_at)
     except (IntegrationError, DefinitionError) as exc:
-        state = pending.finish("failed", reason=failure_reason(exc), error=str(exc))
+        state = pending.finish(RunStatus.FAILED, reason=failure_reason(exc), error=str(exc))
     except (ServiceUnavailable, LockLost, PlanConflict):
         raise  # the outcome is not ours to record now: retried, or left to the lock's holder
     except Exception as exc:
         log.exception("run of automation %s slot %s failed unexpectedly", automation_uuid, slot.isoformat())
-        pending.finish("failed", reason="internal error", error=f"{type(exc).__name__}: {exc}")
+        pending.finish(RunStatus.FAILED, reason="internal error", error=f"{type(exc).__name__}: {exc}")
         raise
-    return summarize(automation_uuid, slot, Start(ctx, state, True))
+    return summarize(automation_uuid, slot, Found(ctx, state))
 
 
-def summarize(automation_uuid: str, slot: datetime, start: Start, note: str | None = None) -> dict[str, Any]:
+def summarize(automation_uuid: str, slot: datetime, start: Found, note: str | None = None) -> dict[str, Any]:
     """The task's result: the run's status, counts and reason (never a credential)."""
     out: dict[str, Any] = {"automation_uuid": automation_uuid, "scheduled_for": slot.isoformat()}
     if start.context is None:

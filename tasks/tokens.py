@@ -33,8 +33,8 @@ from models.db import session_scope
 from models.errors import PermanentIntegrationError, ReconnectRequiredError, TransientIntegrationError
 from models.settings import get_settings
 from tasks.budget import Budget
-from tasks.integration_client import Endpoint, json_body, raise_for_status, send, session_for
 from tasks.locks import Heartbeat, Lock
+from tasks.transport import Endpoint, json_body, raise_for_status, send, session_for
 
 log = logging.getLogger(__name__)
 #: A waiter re-checks the lock after this, growing by half each time up to the cap: no hot polling.
@@ -213,7 +213,7 @@ def _release(lock: Lock, token: str) -> None:
 def _connection(db: Any, connection_uuid: str, for_update: bool = False) -> Connection:
     """The connection row, or a permanent error if it was deleted meanwhile."""
     stmt = select(Connection).where(Connection.uuid == connection_uuid)
-    conn = db.scalar(stmt.with_for_update() if for_update else stmt)
+    conn: Connection | None = db.scalar(stmt.with_for_update() if for_update else stmt)
     if conn is None:
         raise PermanentIntegrationError(f"connection {connection_uuid} no longer exists")
     return conn

@@ -14,7 +14,7 @@ from models import db as db_module
 from models import migrate
 from models.settings import get_settings
 from models.tables import Base
-from tests.services import fresh_database, redis_server
+from tests.support.services import fresh_database, redis_server
 
 TEST_SECRET_KEY = "test-secret-key-for-the-suite"
 TEST_API_TOKEN = "test-api-token-0123456789"

@@ -1,6 +1,6 @@
 """The Celery app: Redis broker and backend, JSON only, late acks, events on for Flower.
 
-Beat's default scheduler is the database-backed one (worker.beat.DatabaseScheduler), so a plain
+Beat's default scheduler is the database-backed one (worker.beat.scheduler.DatabaseScheduler), so a plain
 `celery -A worker beat` uses it.
 """
 
@@ -48,7 +48,7 @@ def make_app(settings: Settings | None = None) -> Celery:
         broker_transport=redis_transport.transport_for(s.redis_url),
         result_backend_transport_options={"visibility_timeout": s.visibility_timeout_s},
         broker_connection_retry_on_startup=True,
-        beat_scheduler="worker.beat:DatabaseScheduler",
+        beat_scheduler="worker.beat.scheduler:DatabaseScheduler",
         beat_max_loop_interval=s.beat_tick_s,
         timezone="UTC",
         enable_utc=True,

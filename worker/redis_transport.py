@@ -28,7 +28,7 @@ def transport_for(broker_url: str) -> str | None:
     return TRANSPORT if broker_url.startswith(SCHEMES) else None
 
 
-class Channel(kombu_redis.Channel):  # type: ignore[misc]
+class Channel(kombu_redis.Channel):
     """A Redis channel that reuses one synchronous client for as long as its connection pool lives."""
 
     _reused_client: Any = None
@@ -42,11 +42,11 @@ class Channel(kombu_redis.Channel):  # type: ignore[misc]
         pool = self.pool
         reused = self._reused_client
         if reused is None or reused.connection_pool is not pool:
-            reused = self._reused_client = self._create_client()
+            reused = self._reused_client = self._create_client()  # type: ignore[no-untyped-call]
         yield reused
 
 
-class Transport(kombu_redis.Transport):  # type: ignore[misc]
+class Transport(kombu_redis.Transport):
     """kombu's Redis transport with `Channel` above."""
 
     Channel = Channel

@@ -18,17 +18,17 @@ from api.query import (
     TextFilter,
 )
 from api.routes import V3, commit
-from api.schemas.automations import (
+from models.schemas.automations import (
     AutomationCreate,
     AutomationDetailsResponse,
     AutomationListResponse,
     AutomationResponse,
     AutomationUpdate,
 )
-from api.schemas.common import Message
-from api.services import automations as service
-from api.services import configuration, operations
-from api.services.render import automation_details, automation_public
+from models.schemas.common import Message
+from models.store import automations as service
+from models.store import configuration, operations
+from tasks.render import automation_details, automation_public
 
 router = APIRouter(tags=["automations"])
 BASE = f"{V3}/integration/{{connection_uuid}}/automation"

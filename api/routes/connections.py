@@ -11,8 +11,8 @@ from api.openapi import errors, link, server_validated, with_links
 from api.pagination import pagination
 from api.query import ConnectionPage, ConnectionStatus, ConnectionUuid, TextFilter
 from api.routes import V2, V3, commit
-from api.schemas.common import Message
-from api.schemas.connections import (
+from models.schemas.common import Message
+from models.schemas.connections import (
     ConnectionCreate,
     ConnectionCreated,
     ConnectionCreateResponse,
@@ -20,9 +20,9 @@ from api.schemas.connections import (
     ConnectionListResponse,
     ConnectionUpdate,
 )
-from api.services import connections as service
-from api.services.lookup import get_connection
-from api.services.render import budget_state, connection_details, connection_public
+from models.store import connections as service
+from models.store.lookup import get_connection
+from tasks.render import budget_state, connection_details, connection_public
 
 router = APIRouter(tags=["connections"])
 CREATED = "$response.body#/integration/integration_connection/uuid"

@@ -14,8 +14,8 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import Engine, text
 
 from api.deps import RedisDep
-from api.schemas.runs import HealthResponse
 from models import db
+from models.schemas.runs import HealthResponse
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

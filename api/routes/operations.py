@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from datetime import datetime
 from typing import Annotated
 
-import redis
 from fastapi import APIRouter, Body, Query, Request
 from fastapi.responses import JSONResponse
 
@@ -16,13 +13,13 @@ from api.pagination import pagination
 from api.query import AutomationUuid, ConnectionUuid, RunPage, RunStatus, RunTrigger, RunUuid
 from api.routes import V3, commit
 from api.routes.automations import TRIGGER_LINKS
-from api.schemas.automations import AutomationDetailsResponse, PauseBody
-from api.schemas.runs import RunListResponse, RunResponse, SchedulePreview
-from api.services import operations, runs
-from api.services.lookup import get_run
-from api.services.render import automation_details, run_public
 from models.scheduling import schedule_of
-from tasks.enqueue import enqueue_run
+from models.schemas.automations import AutomationDetailsResponse, PauseBody
+from models.schemas.runs import RunListResponse, RunResponse, SchedulePreview
+from models.store import operations
+from models.store.lookup import get_run
+from tasks import manual_runs as runs
+from tasks.render import automation_details, run_public
 
 router = APIRouter(tags=["operations"])
 ONE = f"{V3}/integration/{{connection_uuid}}/automation/{{automation_uuid}}"
@@ -51,17 +48,6 @@ def resume(connection_uuid: ConnectionUuid, automation_uuid: AutomationUuid, ses
     return AutomationDetailsResponse(integration_automation=automation_details(automation, connection))
 
 
-def _enqueue_checked(client: redis.Redis) -> Callable[[str, datetime], str]:
-    """enqueue_run, after a quick PING so a dead Redis fails fast instead of stalling in Celery's retries."""
-
-    def enqueue(automation_uuid: str, scheduled_for: datetime) -> str:
-        """PING (1 s timeout), then send the task."""
-        client.ping()
-        return enqueue_run(automation_uuid, scheduled_for)
-
-    return enqueue
-
-
 @router.post(f"{ONE}/run", status_code=202, response_model=RunResponse, operation_id="trigger_now",
              responses={**errors(401, 404, 409, 503, e503="the broker (Redis) is unavailable; the run is "
                                  "recorded failed"), **with_links(202, RUN_LINKS)})
@@ -69,7 +55,7 @@ def trigger_now(connection_uuid: ConnectionUuid, automation_uuid: AutomationUuid
                 client: RedisDep) -> JSONResponse:
     """Trigger now: a queued manual run (a paused or disabled automation's run ends skipped)."""
     run, automation = runs.queue_manual_run(session, connection_uuid, automation_uuid)
-    runs.dispatch_run(session, run, automation, _enqueue_checked(client))
+    runs.dispatch_run(session, run, automation, client)
     body = RunResponse(run=run_public(run, automation.uuid))
     return JSONResponse(status_code=202, content=body.model_dump())
 

@@ -11,16 +11,16 @@ from api.openapi import errors, link, with_links
 from api.pagination import pagination
 from api.query import ConnectionUuid, DirectionFilter, PartnerFunctionPage, PartnerFunctionUuid, QueryFlag
 from api.routes import V3, commit
-from api.schemas.common import Message
-from api.schemas.partner_functions import (
+from models.schemas.common import Message
+from models.schemas.partner_functions import (
     PartnerFunctionCreate,
     PartnerFunctionListResponse,
     PartnerFunctionPublic,
     PartnerFunctionResponse,
     PartnerFunctionUpdate,
 )
-from api.services import partner_functions as service
-from api.services.render import partner_function_public
+from models.store import partner_functions as service
+from tasks.render import partner_function_public
 
 router = APIRouter(tags=["partner functions"])
 BASE = f"{V3}/integration/{{connection_uuid}}/partner-function"

@@ -14,7 +14,7 @@ from models.automation import Automation
 from models.base import utcnow
 from tests.api import payloads
 from tests.api.conftest import create_automation, create_connection, create_partner_function, row_counts
-from tests.factories import make_partner_function
+from tests.support.factories import make_partner_function
 
 SEED_TEXT = "((AccountNumber equals '1QKGUL') AND (ContactID has no value))"
 

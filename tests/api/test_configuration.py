@@ -6,7 +6,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
-from api.services.configuration import merge_patch
+from models.store.configuration import merge_patch
 from tests.api import payloads
 from tests.api.conftest import create_connection, row_counts
 

@@ -23,9 +23,9 @@ from typing import Any
 import pytest
 
 from models import migrate
-from tests.processes import wait_until
-from tests.services import fresh_database, redis_server
-from worker.embedded_redis import free_port
+from tests.support.processes import wait_until
+from tests.support.services import fresh_database, redis_server
+from worker.stack.embedded_redis import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 TOKEN, CLIENT_ID, CLIENT_SECRET = "contract-api-token", "contract-client", "contract-client-secret"

@@ -1,6 +1,6 @@
 """Fixtures of the fault suite: the loopback integration API, started processes stopped by pid, clean queues.
 
-The `server`, `fast` and `rclient` fixtures are the engine tests' own (tests/engine/run_support.py).
+The `server`, `fast` and `rclient` fixtures are the engine tests' own (tests/support/run_support.py).
 """
 
 from __future__ import annotations
@@ -13,9 +13,9 @@ import pytest
 import redis
 
 from models import keys
-from tests import processes
-from tests.engine.run_support import fast, rclient, server  # noqa: F401  (re-exported fixtures)
 from tests.faults.own_redis import OwnRedis
+from tests.support import processes
+from tests.support.run_support import fast, rclient, server  # noqa: F401  (re-exported fixtures)
 
 #: kombu's Redis transport keeps delivered-but-unacknowledged messages here; a test must not inherit them.
 KOMBU_KEYS = ("unacked", "unacked_index", "unacked_mutex")

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import redis
 
-from tests import processes
+from tests.support import processes
 
 
 def free_port() -> int:

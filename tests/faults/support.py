@@ -18,8 +18,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from models.run import FINISHED, Run
-from tests import processes
-from tests.integration_server import IntegrationServer
+from tests.support import processes
+from tests.support.integration_server import IntegrationServer
 
 #: Short settings for every process of the suite: redelivery after 10 s, fast retries, small batches.
 #: The run lock (3 s) against redelivery (10 s) keeps production's ratio (30 s against 7,200 s): a dead

@@ -14,10 +14,10 @@ from sqlalchemy.orm import Session
 
 from models.automation import Automation
 from models.notify import schedule_changed
-from tests import processes
-from tests.engine.run_helpers import definitions, record
 from tests.faults.support import fault_env, log_dir, logs, runs_of, wait_for
-from tests.integration_server import IntegrationServer
+from tests.support import processes
+from tests.support.integration_server import IntegrationServer
+from tests.support.run_helpers import definitions, record
 
 CORRUPT_CRITERIA = '{"group_condition": "AND", "rules": "not a list"}'
 CORRUPT_SCHEDULE = '{"kind": "interval", "every": "soon", "unit": "fortnight"}'

@@ -1,8 +1,8 @@
 """Chaos, short form of bench/chaos.py (issue 11): records that never stop changing, real workers and two
 real beats, six SIGKILLs of workers and pool children and one of the beat leader within a minute; then
-every record version is accounted for, per automation (tests/chaos_accounting.py).
+every record version is accounted for, per automation (tests/support/chaos_accounting.py).
 
-20 automations, each with its own `applies_to` over one shared record store (tests/chaos_partner.py):
+20 automations, each with its own `applies_to` over one shared record store (tests/support/chaos_partner.py):
 beat dispatches their '1 minute' slots, and the test enqueues a slot of each every CADENCE_S seconds (at
 whole seconds + 0.5 s, never a beat slot), so each runs about ten times a minute. The run lock (3 s)
 against redelivery (10 s) and the resume sweep (1 s) keep production's ratios, as the rest of the suite.
@@ -21,11 +21,11 @@ from sqlalchemy.orm import Session
 from models import keys
 from models.db import get_engine
 from tasks.enqueue import enqueue_run
-from tests.chaos_accounting import WatermarkSampler, account, settled
-from tests.chaos_partner import ChaosPartner, RecordStore
-from tests.chaos_stack import Stack, plan_kills
-from tests.factories import make_automation, make_connection, make_partner_function
 from tests.faults.support import fault_env, log_dir
+from tests.support.chaos_accounting import WatermarkSampler, account, settled
+from tests.support.chaos_partner import ChaosPartner, RecordStore
+from tests.support.chaos_stack import Stack, plan_kills
+from tests.support.factories import make_automation, make_connection, make_partner_function
 
 AUTOMATIONS = 20
 CHAOS_S = 60.0

@@ -15,11 +15,11 @@ from sqlalchemy.orm import Session
 from models.automation import Automation
 from models.connection import Connection
 from tasks.enqueue import enqueue_run
-from tests import processes
-from tests.engine.run_helpers import definitions, fresh, record, run_of, slot
 from tests.faults.own_redis import free_port
 from tests.faults.support import fault_env, log_dir, logs, wait_for
-from tests.integration_server import IntegrationServer
+from tests.support import processes
+from tests.support.integration_server import IntegrationServer
+from tests.support.run_helpers import definitions, fresh, record, run_of, slot
 
 
 def _run(db: Session, auto: Automation, n: int, worker: object) -> dict:

@@ -39,11 +39,11 @@ from models.db import get_engine
 from models.limits import limits_for
 from tasks.budget import Budget, Scope
 from tasks.enqueue import enqueue_run
-from tests import processes
-from tests.engine.run_helpers import definitions, fresh, record, run_of, slot
-from tests.factories import make_connection
 from tests.faults.support import WatermarkWatch, fault_env, kill_group, log_dir, logs, runs_of, wait_for
-from tests.integration_server import IntegrationServer, PartnerLimits, integration_server
+from tests.support import processes
+from tests.support.factories import make_connection
+from tests.support.integration_server import IntegrationServer, PartnerLimits, integration_server
+from tests.support.run_helpers import definitions, fresh, record, run_of, slot
 
 RECORDS = [record(f"r{i}", i) for i in range(5)]  # 3 batches of the suite's INVOKE_BATCH_SIZE=2
 FOUR = RECORDS[:4]  # 2 batches: a run makes 3 calls (one page, two invokes)

@@ -18,10 +18,10 @@ from sqlalchemy.pool import NullPool
 
 from models.automation import Automation
 from models.notify import schedule_changed
-from tests import processes
-from tests.engine.run_helpers import definitions, record
 from tests.faults.support import applied_by_run, fault_env, log_dir, logs, runs_of, unfinished, wait_for
-from tests.integration_server import IntegrationServer
+from tests.support import processes
+from tests.support.integration_server import IntegrationServer
+from tests.support.run_helpers import definitions, record
 
 RECORDS = ["r0", "r1", "r2"]
 DROP_EVERY_S = 0.7

@@ -22,11 +22,11 @@ from models import keys
 from models.automation import Automation
 from models.notify import schedule_changed
 from models.run import FINISHED, Run
-from tests import processes
-from tests.engine.run_helpers import definitions, record
 from tests.faults.own_redis import OwnRedis
 from tests.faults.support import applied_by_run, fault_env, log_dir, logs, runs_of, unfinished, wait_for
-from tests.integration_server import IntegrationServer
+from tests.support import processes
+from tests.support.integration_server import IntegrationServer
+from tests.support.run_helpers import definitions, record
 
 BURST = 20
 RECORDS = ["r0", "r1", "r2"]

@@ -20,10 +20,10 @@ from sqlalchemy.orm import Session
 from models.automation import Automation
 from models.settings import get_settings
 from tasks.enqueue import enqueue_run
-from tests import processes
-from tests.engine.run_helpers import REFRESH_TOKEN, definitions, fresh, record, slot
 from tests.faults.support import fault_env, log_dir, logs, runs_of, unfinished, wait_for
-from tests.integration_server import IntegrationServer
+from tests.support import processes
+from tests.support.integration_server import IntegrationServer
+from tests.support.run_helpers import REFRESH_TOKEN, definitions, fresh, record, slot
 
 AUTOMATIONS = 8  # on one connection; two workers of two processes each run four at once
 RECORDS = ["r0", "r1", "r2"]  # two invoke batches per run (the suite's INVOKE_BATCH_SIZE=2)

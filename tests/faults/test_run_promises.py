@@ -19,8 +19,6 @@ from models.automation import PAUSED
 from models.db import get_engine
 from models.run import Run
 from tasks.enqueue import enqueue_run
-from tests import processes
-from tests.engine.run_helpers import definitions, fresh, record, run_of, slot
 from tests.faults.support import (
     WatermarkWatch,
     applied_versions,
@@ -30,7 +28,9 @@ from tests.faults.support import (
     logs,
     wait_for,
 )
-from tests.integration_server import IntegrationServer
+from tests.support import processes
+from tests.support.integration_server import IntegrationServer
+from tests.support.run_helpers import definitions, fresh, record, run_of, slot
 
 RECORDS = [record(f"r{i}", i) for i in range(5)]  # 3 batches of the suite's INVOKE_BATCH_SIZE=2
 EXPECTED = Counter((str(r["id"]), str(r["updated_at"])) for r in RECORDS)

@@ -1,5 +1,6 @@
 """Fault 2: two beats over a sustained stream, then the leader SIGKILLed: no slot twice, none lost, and the
-standby dispatches within 10 s. A probe worker records every message it receives (tests/engine/beat_probe)."""
+standby dispatches within 10 s. A probe worker records every message it receives
+(tests/support/beat_probe)."""
 
 from __future__ import annotations
 
@@ -15,11 +16,10 @@ from sqlalchemy.orm import Session
 from models.automation import Automation
 from models.notify import schedule_changed
 from models.scheduling import next_run_at, schedule_of, slot_of
-from tests import processes
-from tests.engine import beat_probe
-from tests.engine.beat_support import due_automation
-from tests.factories import make_connection
 from tests.faults.support import fault_env, log_dir, logs, wait_for
+from tests.support import beat_probe, processes
+from tests.support.beat_support import due_automation
+from tests.support.factories import make_connection
 
 AUTOMATIONS = 150  # '1 minute' with 59 s of jitter: about 2.5 slots due every second
 SUSTAIN_S = 40.0
@@ -67,7 +67,7 @@ def test_two_beats_then_the_leader_killed_no_duplicate_no_loss_takeover_within_1
     _first.update({a.id: db.get(Automation, a.id).next_run_at for a in autos})  # type: ignore[misc]
     assert all(schedule_of(a).kind == "interval" for a in autos)
     env, at = fault_env(), log_dir(tmp_path)
-    started.append(processes.start_worker(env, "probe", 2, at, app="tests.engine.beat_probe"))
+    started.append(processes.start_worker(env, "probe", 2, at, app="tests.support.beat_probe"))
     beats = [processes.start_beat(env, f"beat-{i}", at) for i in range(2)]
     started.extend(beats)
     wait_for(lambda: any("became leader" in processes.log_of(b) for b in beats), 30, lambda: logs(beats))

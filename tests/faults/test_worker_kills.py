@@ -13,8 +13,6 @@ from sqlalchemy.orm import Session
 from models.automation import Automation
 from models.run import Run
 from tasks.enqueue import enqueue_run
-from tests import processes
-from tests.engine.run_helpers import definitions, record, slot
 from tests.faults.support import (
     applied_by_run,
     fault_env,
@@ -27,7 +25,9 @@ from tests.faults.support import (
     unfinished,
     wait_for,
 )
-from tests.integration_server import IntegrationServer
+from tests.support import processes
+from tests.support.integration_server import IntegrationServer
+from tests.support.run_helpers import definitions, record, slot
 
 AUTOMATIONS = 40
 KILLS = 20

@@ -1,1 +1,0 @@
-"""Pydantic schemas of the API: one Create, Update and Public shape per resource."""

@@ -1,0 +1,26 @@
+"""Fixtures of the beat tests: a Redis client with beat's keys cleared, and a publisher that records."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+import redis
+
+from tests.support.beat_support import RecordingPublisher, clean_redis
+
+
+@pytest.fixture()
+def client(redis_url: str, database_url: str) -> Iterator[redis.Redis]:
+    """A Redis client on the session's database, with beat's keys cleared before and after."""
+    c = redis.Redis.from_url(redis_url)
+    clean_redis(c)
+    yield c
+    clean_redis(c)
+    c.close()
+
+
+@pytest.fixture()
+def publisher() -> RecordingPublisher:
+    """Records what beat publishes instead of sending it."""
+    return RecordingPublisher()

@@ -1,1 +1,0 @@
-"""Engine tests: beat, the run task, the integration client, against real Redis, databases and processes."""

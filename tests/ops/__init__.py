@@ -1,1 +1,0 @@
-"""Tests of running it: the command line, make run, compose, logging."""

@@ -1,0 +1,1 @@
+"""Checks a maintainer runs: `make deps` (the import graph)."""

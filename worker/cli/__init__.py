@@ -1,0 +1,1 @@
+"""`automation-worker`: the command line."""

@@ -1,0 +1,1 @@
+"""`make run`: the development stack (embedded Redis, the processes, the demo)."""
