@@ -4,6 +4,7 @@ subprocesses for the scheduled run and for a worker killed with SIGKILL mid-run.
 from __future__ import annotations
 
 import subprocess
+import time
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -80,8 +81,14 @@ def test_duplicate_messages_for_one_slot_run_once(
 def test_a_scheduled_automation_runs_on_its_own(db: Session, server: IntegrationServer, rclient: redis.Redis,
                                                 started: list, tmp_path: Path) -> None:
     server.set_records("supplier", [record("a", 1, Name="Acme")])
+    # An hourly schedule, with the next hour far from `due`: a beat that starts slowly on a loaded machine
+    # (after the slot following `due` has passed too) would otherwise make it a catch-up run.
     due = utcnow().replace(microsecond=0) + timedelta(seconds=2)
-    auto = definitions(db, server, check_on="1 minute", next_run_at=due)
+    next_hour = due.replace(minute=0, second=0) + timedelta(hours=1)
+    if next_hour - due < timedelta(minutes=2):
+        due = next_hour + timedelta(seconds=2)
+        time.sleep(max(0.0, (due - utcnow()).total_seconds() - 2))
+    auto = definitions(db, server, check_on="1 hour", next_run_at=due)
     rclient.delete(keys.RUN_QUEUE)
     env = processes.celery_env()
     started.append(processes.start_worker(env, "run-worker", 2, tmp_path))
