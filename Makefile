@@ -4,13 +4,22 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test test-faults lint deps bench clean
+.PHONY: run test test-faults lint deps bench clean constraints
 
-$(STAMP): pyproject.toml
+# Installs take the pinned resolution of constraints.txt (the Dockerfile and CI too).
+$(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev]'
 	touch $(STAMP)
+
+# After changing pyproject.toml's dependencies: resolve again in a fresh venv and pin the result.
+constraints:
+	rm -rf .venv-constraints && $(PYTHON) -m venv .venv-constraints
+	.venv-constraints/bin/python -m pip install --quiet -e '.[dev]'
+	{ head -n 2 constraints.txt; .venv-constraints/bin/python -m pip freeze --exclude-editable \
+	  | grep -v '^automation-worker'; } > constraints.txt.new && mv constraints.txt.new constraints.txt
+	rm -rf .venv-constraints
 
 run: $(STAMP)
 	$(BIN)/automation-worker run

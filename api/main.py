@@ -11,6 +11,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from api import errors, openapi
+from api.access_log import quiet_sandbox_access
 from api.auth import BearerAuth
 from api.auth import router as auth_router
 from api.middleware import CollapseSlashes
@@ -39,6 +40,7 @@ DESCRIPTION = (
 async def lifespan(_: FastAPI) -> AsyncIterator[None]:
     """Refuse to start without an API token or with the development SECRET_KEY (`make run` sets both)."""
     configure_logging()  # LOG_FORMAT/LOG_LEVEL and credential redaction (models/logging_setup.py)
+    quiet_sandbox_access()  # no /sandbox access lines unless SANDBOX_ACCESS_LOG=true
     try:
         require_secrets("the API")
     except ConfigurationError as exc:

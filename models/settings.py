@@ -61,6 +61,8 @@ class Settings(BaseSettings):
     visibility_timeout_s: Annotated[int, Field(ge=1)] = 7200
     result_expires_s: Annotated[int, Field(ge=60)] = 86400
     sandbox_url: str = "http://127.0.0.1:8000/sandbox"
+    # uvicorn's access lines for /sandbox requests (the demo's, every minute): off unless asked for
+    sandbox_access_log: bool = False
 
     # the worker `automation-worker worker` and `make run` start (a plain `celery -A worker worker` keeps
     # Celery's own -P / -c): the pool and how many runs one worker process executes at once

