@@ -10,7 +10,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from api import errors, openapi
+from api import docs, errors, openapi
 from api.access_log import quiet_sandbox_access
 from api.auth import BearerAuth
 from api.auth import router as auth_router
@@ -60,7 +60,9 @@ def mount_sandbox(app: FastAPI) -> None:
 
 def create_app() -> FastAPI:
     """Build the app: routers, the error handlers, bearer auth and slash collapsing."""
-    app = FastAPI(title="automation-worker", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
+    app = FastAPI(title="automation-worker", version="0.1.0", description=DESCRIPTION, lifespan=lifespan,
+                  docs_url=None, redoc_url=None)  # served by api/docs.py from packaged assets
+    docs.install(app)
     for module in (connections, partner_functions, automations, operations, health):
         app.include_router(module.router)
     app.include_router(auth_router)
