@@ -86,8 +86,15 @@ class ReconnectRequiredError(PermanentIntegrationError):
     """The connection's refresh token was refused (invalid_grant): an operator must reconnect it."""
 
 
+#: What a run, the API and the command line say of a credential no key of SECRET_KEY decrypts.
+UNREADABLE_CREDENTIALS = "stored credentials cannot be decrypted with this SECRET_KEY"
+
+
 class CredentialError(AutomationWorkerError):
     """A stored credential cannot be decrypted (SECRET_KEY changed or the value was tampered with)."""
+
+    def __init__(self, message: str = UNREADABLE_CREDENTIALS) -> None:
+        super().__init__(message)
 
 
 class ServiceUnavailable(AutomationWorkerError):

@@ -90,8 +90,9 @@ def secret_problems(settings: Settings) -> list[str]:
     if not api_tokens(settings.api_token):
         problems.append("API_TOKEN is not set (what every API request must present; several may be given, "
                         "comma-separated)")
-    if not settings.secret_key.strip() or settings.secret_key == DEV_SECRET_KEY:
-        problems.append("SECRET_KEY is " + ("empty" if not settings.secret_key.strip() else
+    keys = [key.strip() for key in settings.secret_key.split(",") if key.strip()]  # the first encrypts
+    if not keys or DEV_SECRET_KEY in keys:
+        problems.append("SECRET_KEY is " + ("empty" if not keys else
                                             "the development default") +
                         " (set a long random value: it encrypts the stored credentials)")
     return problems

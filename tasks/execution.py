@@ -16,6 +16,7 @@ from typing import TypedDict
 from models.base import utcnow
 from models.errors import (
     BatchFailed,
+    CredentialError,
     DefinitionError,
     IntegrationError,
     PermanentIntegrationError,
@@ -158,6 +159,8 @@ def failure_reason(exc: Exception) -> str:
         return "the integration API refused the request"
     if isinstance(exc, DefinitionError):
         return "the stored definition is invalid"
+    if isinstance(exc, CredentialError):
+        return str(exc)  # stored credentials cannot be decrypted with this SECRET_KEY
     return f"the integration API kept failing after {get_settings().retry_attempts} tries"
 
 

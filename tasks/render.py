@@ -36,12 +36,13 @@ def iso(value: datetime | None) -> str | None:
 
 
 def masked(connection: Connection, name: str, secret_key: str) -> str | None:
-    """`****` and the last 4 characters; `****` alone when the stored value cannot be decrypted."""
+    """`****` and the last 4 characters; when no key of SECRET_KEY decrypts the stored value, the reason
+    in its place ("stored credentials cannot be decrypted with this SECRET_KEY"), not a mask that hides it."""
     try:
         return connection.masked(name, secret_key)
-    except CredentialError:
-        log.warning("credential %s of connection %s cannot be decrypted", name, connection.uuid)
-        return "****"
+    except CredentialError as exc:
+        log.warning("credential %s of connection %s: %s", name, connection.uuid, exc)
+        return str(exc)
 
 
 def connection_public(connection: Connection, secret_key: str) -> ConnectionPublic:

@@ -23,6 +23,7 @@ from models import keys
 from models.base import utcnow
 from models.errors import (
     BudgetExceeded,
+    CredentialError,
     DefinitionError,
     IntegrationError,
     LockLost,
@@ -219,7 +220,7 @@ def _run_slot(automation_uuid: str, slot: datetime, heartbeat: Heartbeat,
     except BudgetExceeded as exc:  # the connection's budget is spent for longer than a worker should wait
         log.info("run of automation %s slot %s deferred: %s", automation_uuid, slot.isoformat(), exc.reason)
         state = pending.defer(exc.reason, None, resume_at=exc.resume_at)
-    except (IntegrationError, DefinitionError) as exc:
+    except (IntegrationError, DefinitionError, CredentialError) as exc:
         state = pending.finish(RunStatus.FAILED, reason=failure_reason(exc), error=str(exc))
     except (ServiceUnavailable, LockLost, PlanConflict):
         raise  # the outcome is not ours to record now: retried, or left to the lock's holder
