@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 from functools import lru_cache
+from pathlib import Path
 from typing import Annotated
 
 from pydantic import Field
@@ -73,10 +75,27 @@ class Settings(BaseSettings):
     var_dir: str = "./var"
 
 
+#: What `make run` records of the settings it chose (its secrets, URLs and ports), under VAR_DIR.
+RECORDED_FILE = "stack.env"
+
+
+def recorded_settings_file() -> Path | None:
+    """VAR_DIR's (./var's) recorded settings when `make run` wrote them there, else None."""
+    path = Path(os.environ.get("VAR_DIR", "").strip() or "./var") / RECORDED_FILE
+    return path if path.is_file() else None
+
+
+def environment_only() -> Settings:
+    """The settings the environment gives, without what `make run` recorded (what `run` itself decides on)."""
+    return Settings(_env_file=None)  # type: ignore[call-arg]
+
+
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
-    """The process's settings, read from the environment on first use."""
-    return Settings()
+    """The process's settings, read on first use: the environment, then for what it leaves unset the
+    settings `make run` recorded in this checkout's var/ (so every command of a checkout shares one
+    configuration: the same SECRET_KEY, token, database, Redis and ports)."""
+    return Settings(_env_file=recorded_settings_file())  # type: ignore[call-arg]
 
 
 def api_tokens(value: str) -> list[str]:

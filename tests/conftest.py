@@ -16,6 +16,9 @@ from models.settings import get_settings
 from models.tables import Base
 from tests.support.services import fresh_database, redis_server
 
+# Never the settings a developer's `make run` recorded in this checkout's var/ (models/settings.py): the
+# suite's processes read only what it sets.
+os.environ["VAR_DIR"] = os.path.join(os.path.dirname(os.path.abspath(__file__)), "no-such-var-dir")
 TEST_SECRET_KEY = "test-secret-key-for-the-suite"
 TEST_API_TOKEN = "test-api-token-0123456789"
 

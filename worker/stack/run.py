@@ -19,10 +19,11 @@ from pathlib import Path
 from typing import Any
 
 from models.errors import FAILURE, CliError
-from models.settings import Settings, get_settings
+from models.settings import Settings, environment_only, get_settings
 from worker.stack.embedded_redis import EmbeddedRedis, answers, loopback_port, port_free
 from worker.stack.processes import Supervisor, say
 from worker.stack.ready import wait_ready
+from worker.stack.record import record_settings, who_reads
 
 HEALTH_TIMEOUT_S = 120.0
 GRACE_S = 6.0
@@ -40,6 +41,7 @@ class Stack:
     dev_token: bool = False
     redis_note: str = ""
     demo: tuple[str, str] | None = None  # (connection uuid, automation uuid)
+    recorded: Path | None = None  # the settings file later commands read (worker/stack_record.py)
 
 
 def add_run_parser(sub: Any) -> None:
@@ -101,8 +103,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     """Prepare, start, supervise, and stop everything on Ctrl-C/SIGTERM or when a process dies."""
-
-    settings = get_settings()
+    settings = environment_only()  # not what an earlier run recorded: this run decides anew
     stack = Stack(Path(args.var_dir or settings.var_dir).expanduser().resolve(), args.host, settings)
     stack.var_dir.mkdir(parents=True, exist_ok=True)
     for name, port in (("API_PORT", settings.api_port), ("FLOWER_PORT", settings.flower_port)):
@@ -137,6 +138,8 @@ def _prepare(stack: Stack, args: argparse.Namespace, redis_box: EmbeddedRedis) -
     """Local defaults, Redis, the environment of this process and its children, migrations, the demo."""
     stack.env = local_defaults(stack.settings, stack.var_dir, stack)
     stack.env["REDIS_URL"] = choose_redis(stack, args.embedded_redis, redis_box)
+    stack.env.update(API_PORT=str(stack.settings.api_port), FLOWER_PORT=str(stack.settings.flower_port))
+    stack.recorded = record_settings(stack.var_dir, {**os.environ, **stack.env})
     os.environ.update(stack.env)
     _reset_settings()
     stack.settings = get_settings()
@@ -262,6 +265,10 @@ def banner(stack: Stack) -> str:
         f"  API token  {token}", f"  Database   {safe(s.database_url)}",
         f"  Redis      {safe(s.redis_url)}  ({stack.redis_note})",
     ]
+    if stack.recorded:
+        lines += [f"  Settings   recorded in {stack.recorded}: the secret key, token, database, Redis and "
+                  "ports;", f"             {who_reads(stack.var_dir, Path.cwd().resolve())} for what their "
+                  "environment does not set (automation-worker, celery -A worker)"]
     if stack.demo:
         conn, auto = stack.demo
         auth = f"Bearer {s.api_token}" if stack.dev_token else "Bearer $API_TOKEN"
