@@ -157,3 +157,12 @@ class CliError(AutomationWorkerError):
     def __init__(self, message: str, code: int = USAGE_ERROR) -> None:
         self.code = code
         super().__init__(message)
+
+
+class RunFailed(Exception):
+    """A run task's outcome when its run is recorded `failed` (tasks/outcome.py): the message is the run's
+    reason, which Flower shows as the task's error. Not an AutomationWorkerError: nothing catches it but
+    Celery, which records the task as FAILURE and acknowledges it."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)

@@ -29,6 +29,7 @@ from models.errors import (
     LockLost,
     LockUnavailable,
     PlanConflict,
+    RunFailed,
     ServiceUnavailable,
 )
 from models.run import RunStatus
@@ -37,6 +38,7 @@ from tasks import run_record
 from tasks.execution import failure_reason, perform
 from tasks.locks import Heartbeat, Lock
 from tasks.message import RUN_TASK, parse_slot
+from tasks.outcome import raise_if_failed
 from tasks.resilience import task_countdown_s
 from tasks.run_record import Found
 from tasks.run_state import RunState
@@ -45,9 +47,10 @@ log = logging.getLogger(__name__)
 ACQUIRED, BUSY, OTHER = "acquired", "busy", "other"
 
 
-@shared_task(name=RUN_TASK, bind=True)
+@shared_task(name=RUN_TASK, bind=True, throws=(RunFailed,))
 def run_automation(self: Task, automation_uuid: str, scheduled_for: str) -> dict[str, Any]:
-    """Run one slot of one automation; the result (shown in Flower) is the run's summary, no secrets."""
+    """Run one slot of one automation; the result (shown in Flower) is the run's summary, no secrets, and
+    a failed run's task ends in FAILURE with its reason (tasks/outcome.py)."""
     delivery = getattr(self.request, "delivery_info", None) or {}
     try:
         summary = execute(automation_uuid, scheduled_for, redelivered=bool(delivery.get("redelivered")),
@@ -63,7 +66,7 @@ def run_automation(self: Task, automation_uuid: str, scheduled_for: str) -> dict
         # sweep is the backstop.
         wait_s = busy_for_s if retries == limit - 1 else min(busy_for_s, float(2 ** retries))
         raise self.retry(countdown=wait_s + 1.0, max_retries=limit)
-    return summary
+    return raise_if_failed(summary)
 
 
 def retry_later(task: Task, automation_uuid: str, scheduled_for: str, exc: ServiceUnavailable) -> Exception:
