@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 from models.automation import Automation
 from models.base import new_uuid, utcnow
 from models.connection import ACTIVE, INACTIVE, Connection
+from models.errors import ConflictError
 from models.providers import provider_code
 from models.schemas.connections import ConnectionCreate, ConnectionUpdate
 from models.store.listing import Page, PageRequest, check_filter, paginate
@@ -31,8 +32,10 @@ SORTABLE = {
 
 
 def create_connection(session: Session, payload: ConnectionCreate, secret_key: str) -> Connection:
-    """Store a connection, ACTIVE, its credentials encrypted."""
+    """Store a connection, ACTIVE, its credentials encrypted; a second one for the same provider and
+    remote_instance_id is a 409 naming the first (reconnect it with PATCH instead)."""
     p, now = payload, utcnow()
+    refuse_duplicate(session, provider_code(p.provider), p.remote_instance_id)
     connection = Connection(
         uuid=new_uuid(), created_at=now, updated_at=now, provider=provider_code(p.provider),
         provider_name=p.provider.strip(), status=ACTIVE,
@@ -50,6 +53,22 @@ def create_connection(session: Session, payload: ConnectionCreate, secret_key: s
     session.flush()
     log.info("created connection %s (%s)", connection.uuid, connection.provider)
     return connection
+
+
+def refuse_duplicate(session: Session, provider: str, remote_instance_id: str | None,
+                     other_than: int | None = None) -> None:
+    """A ConflictError (409 on remote_instance_id) when that provider's tenant already has a connection."""
+    if not remote_instance_id:
+        return
+    stmt = select(Connection.uuid).where(Connection.provider == provider,
+                                         Connection.remote_instance_id == remote_instance_id)
+    if other_than is not None:
+        stmt = stmt.where(Connection.id != other_than)
+    existing = session.scalars(stmt.limit(1)).first()
+    if existing is not None:
+        raise ConflictError("remote_instance_id", f"a {provider} connection for remote_instance_id "
+                            f"'{remote_instance_id}' already exists: {existing}; to give it new credentials, "
+                            f"PATCH /api/v3/integration/{existing}")
 
 
 #: Request field → column, for the fields a PATCH copies as they are.
@@ -87,6 +106,8 @@ def update_connection(session: Session, connection_uuid: str, payload: Connectio
     if "rate_limits" in sent:
         given = payload.rate_limits
         connection.rate_limits = {**(connection.rate_limits or {}), **given.overrides()} if given else None
+    if sent & {"provider", "remote_instance_id"}:
+        refuse_duplicate(session, connection.provider, connection.remote_instance_id, connection.id)
     connection.updated_at = utcnow()
     session.flush()
     log.info("updated connection %s: %s", connection.uuid, ", ".join(sorted(sent)) or "nothing")

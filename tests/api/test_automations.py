@@ -78,7 +78,7 @@ def test_perform_action_must_name_one_partner_function_of_the_connection(client:
     conn = create_connection(client)
     create_partner_function(client, conn["uuid"], name="Twice")
     create_partner_function(client, conn["uuid"], name="Twice")
-    other = create_connection(client)
+    other = create_connection(client, remote_instance_id="another-tenant")
     create_partner_function(client, other["uuid"], name="No such function")
     before = row_counts(db)
     response = client.post(f"/api/v3/integration/{conn['uuid']}/automation",
@@ -285,7 +285,7 @@ def test_list_details_and_delete(client: TestClient, db: Session) -> None:
 
 
 def test_automation_of_another_connection_is_404(client: TestClient) -> None:
-    one, other = create_connection(client), create_connection(client)
+    one, other = create_connection(client), create_connection(client, remote_instance_id="another-tenant")
     pf = create_partner_function(client, one["uuid"])
     auto = create_automation(client, one["uuid"], pf["uuid"])
     url = f"/api/v3/integration/{other['uuid']}/automation/{auto['uuid']}"

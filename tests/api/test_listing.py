@@ -28,8 +28,8 @@ def test_pagination_object_and_page_urls(client: TestClient) -> None:
 
 
 def test_page_urls_keep_filters_and_sort(client: TestClient) -> None:
-    for _ in range(3):
-        create_connection(client, provider="Xero")
+    for i in range(3):
+        create_connection(client, provider="Xero", remote_instance_id=f"tenant-{i}")
     body = client.get(CONNECTIONS, params={"provider": "xero", "sort": "-created_at", "limit": 1}).json()
     next_page = body["pagination"]["next_page"]
     assert "provider=xero" in next_page and "sort=-created_at" in next_page

@@ -84,7 +84,7 @@ def test_list_and_details(client: TestClient) -> None:
 
 
 def test_partner_function_of_another_connection_is_404(client: TestClient) -> None:
-    one, other = create_connection(client), create_connection(client)
+    one, other = create_connection(client), create_connection(client, remote_instance_id="another-tenant")
     pf = create_partner_function(client, one["uuid"])
     url = f"/api/v3/integration/{other['uuid']}/partner-function/{pf['uuid']}"
     for response in (client.get(url), client.patch(url, json=payloads.PARTNER_FUNCTION_UPDATE),

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session, selectinload
 from models import migrate
 from models.automation import Automation
 from models.base import utcnow
+from models.connection import Connection
 from models.db import make_engine
 from models.errors import DefinitionError, NotFoundError
 from models.logging_setup import redact
@@ -151,3 +152,25 @@ def _first_line(exc: BaseException) -> str:
     """The first line of an error message, redacted (drivers put URLs and DSNs in them)."""
     lines = str(exc).strip().splitlines()
     return redact(lines[0])[:200] if lines else ""
+
+
+def find_connection_ref(session: Session, ref: str, provider: str | None = None) -> Connection:
+    """A connection by UUID, or by remote_instance_id (with `provider` when that is on several)."""
+    from models.providers import provider_code
+
+    text_ref = ref.strip()
+    if is_uuid(text_ref):
+        found = session.scalar(select(Connection).where(Connection.uuid == text_ref.lower()))
+        if found is not None:
+            return found
+    stmt = select(Connection).where(Connection.remote_instance_id == text_ref)
+    if provider:
+        stmt = stmt.where(Connection.provider == provider_code(provider))
+    matches = session.scalars(stmt.order_by(Connection.id)).all()
+    if len(matches) == 1:
+        return matches[0]
+    if not matches:
+        raise DefinitionError("connection", f"no connection with UUID or remote_instance_id '{text_ref}'")
+    providers = ", ".join(sorted({m.provider for m in matches}))
+    raise DefinitionError("connection", f"remote_instance_id '{text_ref}' is on several connections "
+                          f"({providers}): give --provider or the UUID")
