@@ -1,7 +1,7 @@
 """Partner limits: the calls a connection may make to its integration API, by provider, overridable.
 
 Pure definitions (no I/O): the run's budget (tasks/budget.py) enforces them in Redis, the API shows and
-validates them. Defaults follow each provider's published limits (README "Partner limits" has the table
+validates them. Defaults follow each provider's published limits (docs/partner-limits.md has the table
 and its sources); a connection overrides any of them with `rate_limits`.
 """
 
@@ -35,7 +35,7 @@ class Limits:
                     "account" if self.account_wide else "connection"}
 
 
-#: Published limits (README "Partner limits" names the sources). Every other provider: DEFAULT.
+#: Published limits (docs/partner-limits.md names the sources). Every other provider: DEFAULT.
 PROVIDER_DEFAULTS: Mapping[str, Limits] = {
     "XERO": Limits(per_minute=60, per_day=5000, concurrent=5, app_per_minute=10000),
     "QUICKBOOKS": Limits(per_minute=500, concurrent=10),

@@ -17,7 +17,7 @@ DEV_SECRET_KEY = "dev-insecure-secret-key-change-me"
 
 
 class Settings(BaseSettings):
-    """Every tunable of the product, with its default; see the README's configuration table."""
+    """Every tunable of the product, with its default; see docs/configuration.md."""
 
     model_config = SettingsConfigDict(env_prefix="", case_sensitive=False, extra="ignore")
 

@@ -36,8 +36,9 @@ CRITERIA_SCHEMA = {
             "condition": {"type": "string", "description": "AND or OR: joins this rule to the next"},
             "case_sensitive": {"type": "boolean"}}}},
     }}}, {"type": "null"}],
-    "description": "AND/OR groups of rules over a record's fields (README 'Criteria'); each group has "
-                   "group_condition and a non-empty list of rules {field_name, operator, value, condition}",
+    "description": "AND/OR groups of rules over a record's fields (docs/schedules-and-criteria.md); each "
+                   "group has group_condition and a non-empty list of rules {field_name, operator, value, "
+                   "condition}",
 }
 Criteria = Annotated[list[Any] | None, WithJsonSchema(CRITERIA_SCHEMA)]
 

@@ -58,7 +58,7 @@ Limit = Annotated[Annotated[int, Field(ge=1, le=10**9)] | None, BeforeValidator(
 
 
 class RateLimits(BaseModel):
-    """Overrides of the provider's published limits (README "Partner limits"): each a positive integer,
+    """Overrides of the provider's published limits (docs/partner-limits.md): each a positive integer,
     or null for none; a key left out keeps the provider's default."""
 
     model_config = ConfigDict(extra="forbid")

@@ -17,11 +17,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from worker.embedded_redis import free_port
 
 from models import migrate
-from tests.processes import wait_until
-from tests.services import fresh_database, redis_server
+from tests.support.processes import wait_until
+from tests.support.services import fresh_database, redis_server
+from worker.stack.embedded_redis import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 TOKEN = "docs-offline-token"

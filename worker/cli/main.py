@@ -73,7 +73,7 @@ def _add_data_commands(sub: Any) -> None:
     p.set_defaults(handler=cmd_migrate)
     p = sub.add_parser("import", help="import seed JSON payloads (idempotent)",
                        description="Import connections, partner functions, automations and configuration "
-                       "from seed JSON payloads; see README 'Command line' for the file format. One "
+                       "from seed JSON payloads; see docs/cli.md for the file format. One "
                        "transaction: on any error nothing is written.")
     p.add_argument("files", nargs="+", metavar="FILE", type=Path, help="JSON file(s), imported in order")
     p.add_argument("--connection", metavar="UUID", help="connection for documents that name none")

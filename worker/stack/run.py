@@ -67,7 +67,8 @@ def add_worker_parser(sub: Any) -> None:
     """`worker`: one Celery worker with the product's pool and concurrency (what compose runs)."""
     p = sub.add_parser("worker", help="one Celery worker with WORKER_POOL and WORKER_CONCURRENCY",
                        description="Run `celery -A worker worker -E` in this process with the pool and "
-                       "concurrency of WORKER_POOL / WORKER_CONCURRENCY (README 'Scaling workers'). "
+                       "concurrency of WORKER_POOL / WORKER_CONCURRENCY (docs/operations.md, 'Scaling "
+                       "workers'). "
                        "Arguments after `--` go to Celery as they are. A plain `celery -A worker worker` "
                        "keeps Celery's own defaults (prefork, one process per core).")
     p.add_argument("-n", "--hostname", default="worker@%h",
