@@ -35,7 +35,8 @@ CONFIGURATION_PATCH = {
 _ERRORS: dict[int, str] = {
     401: "missing or invalid bearer token",
     404: "unknown UUID (or not under the given connection)",
-    409: "conflicts with stored data: a duplicate code, or a concurrent change (retry)",
+    409: "conflicts with stored data: a duplicate code, a second connection to one provider's tenant "
+         "(remote_instance_id), or a concurrent change (retry)",
     422: "invalid request: every bad field is named by its dotted path",
     503: "a service the request needs is unavailable",
 }

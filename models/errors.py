@@ -97,6 +97,14 @@ class CredentialError(AutomationWorkerError):
         super().__init__(message)
 
 
+class UnreadableCredential(CredentialError):
+    """A stored credential that no key of SECRET_KEY decrypts (names the connection)."""
+
+    def __init__(self, connection_uuid: str, name: str) -> None:
+        self.connection_uuid, self.name = connection_uuid, name
+        super().__init__(f"connection {connection_uuid} ({name}): {UNREADABLE_CREDENTIALS}")
+
+
 class ServiceUnavailable(AutomationWorkerError):
     """Redis or the database could not be reached: the task is retried later, the slot is not failed."""
 

@@ -66,7 +66,7 @@ def create_connection(payload: ConnectionCreate, session: SessionDep,
 
 
 @router.patch(f"{V3}/integration/{{connection_uuid}}", response_model=ConnectionCreateResponse,
-              operation_id="update_connection", responses=errors(401, 404, 422),
+              operation_id="update_connection", responses=errors(401, 404, 409, 422),
               openapi_extra=server_validated("supporting_fields"))
 def update_connection(connection_uuid: ConnectionUuid, payload: ConnectionUpdate, session: SessionDep,
                       settings: SettingsDep) -> ConnectionCreateResponse:

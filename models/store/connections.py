@@ -13,6 +13,7 @@ from models.connection import ACTIVE, INACTIVE, Connection
 from models.errors import ConflictError
 from models.providers import provider_code
 from models.schemas.connections import ConnectionCreate, ConnectionUpdate
+from models.store.credentials import store_credentials
 from models.store.listing import Page, PageRequest, check_filter, paginate
 from models.store.lookup import get_connection
 
@@ -98,11 +99,8 @@ def update_connection(session: Session, connection_uuid: str, payload: Connectio
         connection.provider_name = payload.provider.strip()
     if "require_authentication" in sent:
         connection.require_authentication = bool(payload.require_authentication)
-    for field, name in CREDENTIALS.items():
-        if field in sent:
-            connection.set_secret(name, getattr(payload, field), secret_key)
-    if sent & {"integration_access_token", "integration_refresh_token"}:
-        connection.needs_reconnect = False
+    store_credentials(connection, {name: getattr(payload, field) for field, name in CREDENTIALS.items()
+                                   if field in sent}, secret_key)  # new tokens clear needs_reconnect
     if "rate_limits" in sent:
         given = payload.rate_limits
         connection.rate_limits = {**(connection.rate_limits or {}), **given.overrides()} if given else None

@@ -11,9 +11,8 @@ from typing import Any
 
 from models.settings import get_settings
 
-#: Option → the PATCH body's field.
-FIELDS = {"access_token": "integration_access_token", "refresh_token": "integration_refresh_token",
-          "client_secret": "integration_client_secret"}
+#: Option → the stored credential it renews.
+OPTIONS = ("access_token", "refresh_token", "client_secret")
 
 
 def add_connections_parser(sub: Any) -> None:
@@ -36,21 +35,17 @@ def cmd_connections_update(args: argparse.Namespace) -> int:
     """Update in one transaction; one line saying what changed."""
     from models.db import session_scope
     from models.errors import CliError
-    from models.schemas.connections import ConnectionUpdate
-    from models.store.connections import update_connection
+    from models.store.credentials import store_credentials
     from worker.cli.operations import find_connection_ref
 
-    body = {field: getattr(args, option) for option, field in FIELDS.items() if getattr(args, option)}
-    if not body:
+    given: dict[str, str | None] = {name: getattr(args, name) for name in OPTIONS if getattr(args, name)}
+    if not given:
         raise CliError("nothing to update: give --access-token, --refresh-token or --client-secret")
     with session_scope() as session:
-        found = find_connection_ref(session, args.connection, args.provider)
-        was_flagged = found.needs_reconnect
-        connection = update_connection(session, found.uuid, ConnectionUpdate.model_validate(body),
-                                       get_settings().secret_key)
-        label = f"{connection.provider} {connection.remote_instance_id or ''}".strip()
-        changed = ", ".join(option.replace("_", "-") for option in FIELDS if getattr(args, option))
-        reconnected = was_flagged and not connection.needs_reconnect
-    print(f"connection {connection.uuid} ({label}): stored a new {changed}"
+        connection = find_connection_ref(session, args.connection, args.provider)
+        reconnected = store_credentials(connection, given, get_settings().secret_key)
+        uuid, label = connection.uuid, f"{connection.provider} {connection.remote_instance_id or ''}".strip()
+    changed = ", ".join(name.replace("_", "-") for name in given)
+    print(f"connection {uuid} ({label}): stored a new {changed}"
           + ("; reconnected: its automations run again from their next slot" if reconnected else ""))
     return 0

@@ -29,8 +29,8 @@ def cmd_rotate_credentials(args: argparse.Namespace) -> int:
     """Rotate in one transaction; one line of outcome, or one error line and exit status 1."""
     from models.crypto import secret_keys
     from models.db import session_scope
-    from models.errors import FAILURE, CliError
-    from models.rotation import UnreadableCredential, rotate_credentials
+    from models.errors import FAILURE, CliError, UnreadableCredential
+    from models.store.rotation import rotate_credentials
 
     settings = get_settings()
     try:

@@ -14,15 +14,7 @@ from sqlalchemy.orm import Session
 
 from models import crypto
 from models.connection import SECRET_FIELDS, Connection
-from models.errors import UNREADABLE_CREDENTIALS, CredentialError
-
-
-class UnreadableCredential(CredentialError):
-    """A stored credential that no key of SECRET_KEY decrypts (names the connection)."""
-
-    def __init__(self, connection_uuid: str, name: str) -> None:
-        self.connection_uuid, self.name = connection_uuid, name
-        super().__init__(f"connection {connection_uuid} ({name}): {UNREADABLE_CREDENTIALS}")
+from models.errors import CredentialError, UnreadableCredential
 
 
 @dataclass
