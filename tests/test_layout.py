@@ -34,3 +34,8 @@ def test_no_private_name_is_imported_from_another_module() -> None:
 def test_every_package_of_ours_is_checked() -> None:
     ours = {p.parent.name for p in Path(deps.ROOT).glob("*/__init__.py")} - {"tests", "tools", "migrations"}
     assert ours <= set(deps.PACKAGES)
+
+
+def test_the_image_copies_every_package() -> None:
+    dockerfile = (deps.ROOT / "Dockerfile").read_text()
+    assert [p for p in deps.PACKAGES if f"COPY {p} {p}" not in dockerfile] == []
