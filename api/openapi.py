@@ -38,6 +38,7 @@ _ERRORS: dict[int, str] = {
     409: "conflicts with stored data: a duplicate code, a second connection to one provider's tenant "
          "(remote_instance_id), or a concurrent change (retry)",
     422: "invalid request: every bad field is named by its dotted path",
+    502: "the connection's integration API failed (the error names it and its HTTP status)",
     503: "a service the request needs is unavailable",
 }
 

@@ -14,7 +14,7 @@ from typing import Any
 
 from models.errors import PermanentIntegrationError, TransientIntegrationError
 from tasks.integration_client import IntegrationClient
-from tasks.retry import call_with_retries
+from tasks.retry import RetryPolicy, call_with_retries
 from tasks.selection import Record
 
 log = logging.getLogger(__name__)
@@ -23,10 +23,13 @@ MAX_PAGES = 100_000
 
 def fetch_records(client: IntegrationClient, applies_to: str, updated_since: datetime | None, page_size: int,
                   on_retry: Callable[[TransientIntegrationError], None] | None = None,
-                  on_next_page: Callable[[], None] | None = None) -> list[Record]:
+                  on_next_page: Callable[[], None] | None = None,
+                  until: Callable[[list[Record]], bool] | None = None,
+                  policy: RetryPolicy | None = None) -> list[Record]:
     """Every record the API returns for the object (changed since `updated_since` when given).
 
-    `on_next_page` is told before each page after the first (the run then shows as running).
+    `on_next_page` is told before each page after the first (the run then shows as running). `until`
+    (explain) stops after the page for which it returns true; `policy` replaces the settings' retries.
     """
     records: list[Record] = []
     cursor: str | None = None
@@ -35,10 +38,10 @@ def fetch_records(client: IntegrationClient, applies_to: str, updated_since: dat
         what = f"fetch {applies_to} page {page}"
         body = call_with_retries(
             partial(client.get_json, "objects_path", what, params, applies_to=applies_to),
-            what, on_retry=on_retry)
+            what, policy, on_retry)
         page_records, next_cursor = _page(body, what)
         records.extend(page_records)
-        if not next_cursor:
+        if not next_cursor or (until is not None and until(records)):
             return records
         if next_cursor == cursor:
             raise PermanentIntegrationError(f"{what}: next_cursor repeats {next_cursor!r}")
