@@ -110,13 +110,15 @@ def _summary(answer: dict[str, Any]) -> str:
 
 
 def _failing(record: dict[str, Any]) -> list[str]:
-    """Each rule that did not match, named by its place, field, operator and the value it saw."""
+    """Each rule that did not match, named by its place (g1.r2), field, operator and value, with the value
+    it saw."""
     out = []
     for i, group in enumerate(record["groups"], start=1):
         for j, rule in enumerate(group["rules"], start=1):
             if not rule["matched"]:
                 seen = "missing" if rule["missing"] else f"actual {_shown(rule['actual'])}"
-                out.append(f"g{i}.r{j} {rule['field_name']} {rule['operator']} ({seen})")
+                value = "" if rule["value"] is None else f" {_shown(rule['value'])}"
+                out.append(f"g{i}.r{j} {rule['field_name']} {rule['operator']}{value} ({seen})")
     return out
 
 
