@@ -48,6 +48,7 @@ AUTOMATION_LINKS: dict[str, dict[str, Any]] = {
         ("trigger", "trigger_now", "run it now"),
         ("runs", "list_runs", "its runs"),
         ("schedule", "schedule_preview", "its next fire times"),
+        ("explain", "explain_automation", "why it would (not) send records"),
     )
 }
 #: From the other answers carrying an automation (details, update, pause, resume): run it now. (Few links

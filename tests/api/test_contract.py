@@ -2,7 +2,8 @@
 
 The API runs alone in a uvicorn process on a loopback port, on a database and a Redis database of its
 own (dropped afterwards): no worker or beat consumes its queue, since the connections Schemathesis
-creates carry arbitrary api_domain hosts and a worker would call them. The run is the README's command
+creates carry arbitrary api_domain hosts and a worker would call them; explain, which fetches from
+them, goes through a proxy address on a closed loopback port (a 502). The run is the README's command
 with schemathesis.toml (and its hooks), a bounded number of examples and a fixed seed; it must end with
 no failure and no warning, and every documented operation must have answered a 2xx at least once.
 """
@@ -51,7 +52,7 @@ def api_alone(tmp_path: Path) -> Iterator[str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_", "REDIS_", "API_"))}
         env.update(DATABASE_URL=database_url, REDIS_URL=redis_url, API_TOKEN=TOKEN, SECRET_KEY="contract-key",
                    API_CLIENT_ID=CLIENT_ID, API_CLIENT_SECRET=CLIENT_SECRET, LOG_LEVEL="WARNING",
-                   PYTHONPATH=str(ROOT))
+                   PYTHONPATH=str(ROOT), **nowhere_proxy())
         with open(tmp_path / "api.log", "wb") as log:
             server = subprocess.Popen(
                 [sys.executable, "-m", "uvicorn", "api.main:app", "--host", "127.0.0.1", "--port", str(port)],
@@ -68,6 +69,14 @@ def api_alone(tmp_path: Path) -> Iterator[str]:
             except subprocess.TimeoutExpired:
                 server.kill()
                 server.wait(timeout=10)
+
+
+def nowhere_proxy() -> dict[str, str]:
+    """Proxy settings that send every call the API makes to an integration API (explain fetches from the
+    connection's api_domain, which Schemathesis makes up) to a closed loopback port: refused, a 502."""
+    closed = f"http://127.0.0.1:{free_port()}"
+    return {"HTTP_PROXY": closed, "HTTPS_PROXY": closed, "http_proxy": closed, "https_proxy": closed,
+            "ALL_PROXY": closed, "all_proxy": closed, "NO_PROXY": "", "no_proxy": ""}
 
 
 def documented_operations(document: dict[str, Any]) -> dict[str, re.Pattern[str]]:
