@@ -11,8 +11,7 @@ run (tasks/predicates.TolerantPredicate).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypedDict
 
 from models.criteria import Criteria, Group, Predicate, Rule
 
@@ -20,50 +19,43 @@ from models.criteria import Criteria, Group, Predicate, Rule
 _MAX_INDEX_DIGITS = 18
 
 
-@dataclass(frozen=True)
-class RuleTrace:
-    """One rule on one record: the value it saw (`missing` when the path leads nowhere) and its verdict."""
+class RuleTrace(TypedDict):
+    """One rule on one record, as the explain answer shows it: the rule, the value it saw (`missing` when
+    the path leads nowhere) and its verdict."""
 
-    rule: Rule
+    field_name: str
+    operator: str
+    value: Any
     actual: Any
     missing: bool
     matched: bool
 
-    def to_dict(self) -> dict[str, Any]:
-        """The explain answer's rule: field_name, operator, value, actual, missing, matched."""
-        value = self.rule.to_dict().get("value")
-        return {"field_name": self.rule.field_name, "operator": self.rule.operator, "value": value,
-                "actual": self.actual, "missing": self.missing, "matched": self.matched}
 
-
-@dataclass(frozen=True)
-class GroupTrace:
+class GroupTrace(TypedDict):
     """One group on one record: its rules' traces and their verdicts combined by the rules' conditions."""
 
     group_condition: str
     matched: bool
-    rules: tuple[RuleTrace, ...]
-
-    def to_dict(self) -> dict[str, Any]:
-        """The explain answer's group: group_condition, matched, rules."""
-        return {"group_condition": self.group_condition, "matched": self.matched,
-                "rules": [r.to_dict() for r in self.rules]}
+    rules: list[RuleTrace]
 
 
 def combine(verdicts: Sequence[bool], connectors: Sequence[str]) -> bool:
     """The documented precedence: connector i joins item i to item i + 1, the last one is ignored, AND
     binds tighter than OR (an OR of AND runs). No items: True (criteria without groups match all)."""
-    if not verdicts:
+    return _holds(verdicts, and_runs(connectors, len(verdicts)))
+
+
+def and_runs(connectors: Sequence[str], count: int) -> tuple[tuple[int, int], ...]:
+    """The (start, stop) slices of the AND runs of `count` items joined by `connectors`."""
+    starts = [0, *(i + 1 for i, c in enumerate(connectors[:count - 1]) if c == "OR")]
+    return tuple(zip(starts, [*starts[1:], count], strict=True)) if count else ()
+
+
+def _holds(verdicts: Sequence[bool], runs: tuple[tuple[int, int], ...]) -> bool:
+    """Whether some AND run holds entirely (no runs: True)."""
+    if not runs:
         return True
-    run = verdicts[0]
-    for connector, verdict in zip(connectors, verdicts[1:], strict=False):
-        if connector == "OR":
-            if run:
-                return True
-            run = verdict
-        else:
-            run = run and verdict
-    return run
+    return any(all(verdicts[start:stop]) for start, stop in runs)
 
 
 def resolve(record: Mapping[str, Any], field_name: str) -> tuple[Any, bool]:
@@ -96,28 +88,33 @@ class Tracer:
 
     def __init__(self, criteria: Criteria) -> None:
         self.groups: tuple[Group, ...] = criteria.groups if criteria.enabled else ()
-        self._tests = tuple(tuple(rule_predicate(r) for r in g.rules) for g in self.groups)
+        self._plans = tuple((g.group_condition, and_runs([r.condition for r in g.rules], len(g.rules)),
+                             tuple(_plan(r) for r in g.rules)) for g in self.groups)
 
-    def trace(self, record: Mapping[str, Any]) -> tuple[GroupTrace, ...]:
-        """Every group's and every rule's verdict on the record."""
-        out = []
-        for group, tests in zip(self.groups, self._tests, strict=True):
-            rules = tuple(_trace_rule(r, test, record) for r, test in zip(group.rules, tests, strict=True))
-            matched = combine([t.matched for t in rules], [r.condition for r in group.rules])
-            out.append(GroupTrace(group.group_condition, matched, rules))
-        return tuple(out)
+    def trace(self, record: Mapping[str, Any]) -> list[GroupTrace]:
+        """Every group's and every rule's verdict on the record (fresh dicts, the answer's shape)."""
+        out: list[GroupTrace] = []
+        for group_condition, runs, plans in self._plans:
+            rules: list[RuleTrace] = []
+            for field_name, operator, value, test in plans:
+                actual, missing = resolve(record, field_name)
+                try:
+                    matched = bool(test(record))
+                except Exception:  # noqa: BLE001 - as in a run: an uncomparable value does not match
+                    matched = False
+                rules.append({"field_name": field_name, "operator": operator, "value": value,
+                              "actual": actual, "missing": missing, "matched": matched})
+            matched = _holds([r["matched"] for r in rules], runs)
+            out.append({"group_condition": group_condition, "matched": matched, "rules": rules})
+        return out
 
 
 def verdict(groups: Sequence[GroupTrace]) -> bool:
     """The record's verdict from its group traces, by the documented precedence."""
-    return combine([g.matched for g in groups], [g.group_condition for g in groups])
+    return combine([g["matched"] for g in groups], [g["group_condition"] for g in groups])
 
 
-def _trace_rule(rule: Rule, test: Predicate, record: Mapping[str, Any]) -> RuleTrace:
-    """One rule on one record; a value the rule cannot compare does not match it."""
-    actual, missing = resolve(record, rule.field_name)
-    try:
-        matched = bool(test(record))
-    except Exception:  # noqa: BLE001 - as in a run: an uncomparable value does not match
-        matched = False
-    return RuleTrace(rule, actual, missing, matched)
+def _plan(rule: Rule) -> tuple[str, str, Any, Predicate]:
+    """What tracing a rule needs: its field, operator and value as shown (null for HAS_VALUE and its
+    twin, a list for IN and NOT_IN), and its compiled predicate."""
+    return rule.field_name, rule.operator, rule.to_dict().get("value"), rule_predicate(rule)

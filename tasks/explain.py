@@ -8,6 +8,7 @@ invokes, never moves the watermark, never records a run; it logs one line, witho
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 from collections.abc import Mapping, Sequence
@@ -45,7 +46,7 @@ class Judge:
         """One record's verdict (the run's), its groups' and rules' trace, the stored verdict beside."""
         return {"id": record.get("id"), "matched": self.predicate(record),
                 "stored_matched": stored.predicate(record) if stored is not None else None,
-                "groups": [g.to_dict() for g in self.tracer.trace(record)]}
+                "groups": self.tracer.trace(record)}
 
 
 def parse_draft(groups: Any) -> Criteria:
@@ -86,3 +87,24 @@ def evaluate(ctx: RunContext, records: Sequence[Mapping[str, Any]], source: str,
             "records_matched": matched, "ignore_threshold": ctx.ignore_threshold,
             "would_invoke": would_invoke, "batches": batches, "skip_reason": ctx.skip_reason,
             "records": verdicts}
+
+
+def answer_json(answer: Mapping[str, Any]) -> str:
+    """`{"explain": answer}` as JSON text (a plain dump: no model to validate a thousand records against);
+    a non-finite number a partner sent (NaN, Infinity) is shown as its text."""
+    body = {"explain": answer}
+    try:
+        return json.dumps(body, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+    except ValueError:
+        return json.dumps(_finite(body), ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+
+
+def _finite(value: Any) -> Any:
+    """The value with every non-finite float replaced by its text."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, Mapping):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    return value

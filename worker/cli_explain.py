@@ -47,7 +47,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
     """Explain, then print the table (or the JSON answer)."""
     from models.db import session_scope
     from tasks.budget import BudgetExceeded
-    from tasks.explain import explain
+    from tasks.explain import answer_json, explain
 
     request = _request(args.records, args.criteria, args.limit)
     with session_scope() as session:
@@ -60,7 +60,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
         except IntegrationError as exc:
             return _fail(f"the {provider} integration API failed: {exc}")
     if args.json:
-        print(json.dumps({"explain": answer}, default=str))
+        print(answer_json(answer))
     else:
         print_table(label, answer)
     return 0

@@ -6,7 +6,7 @@ import math
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 
 from api.deps import SessionDep
 from api.errors import one_error
@@ -19,7 +19,7 @@ from api.services import operations
 from models.base import utcnow
 from models.errors import IntegrationError
 from tasks.budget import BudgetExceeded
-from tasks.explain import explain
+from tasks.explain import answer_json, explain
 from tasks.explain_schema import ExplainRequest, ExplainResponse
 
 router = APIRouter(tags=["operations"])
@@ -56,7 +56,7 @@ def explain_automation(connection_uuid: ConnectionUuid, automation_uuid: Automat
         return one_error(503, "budget", exc.reason, {"Retry-After": str(wait_s)})
     except IntegrationError as exc:
         return _partner_failed(connection.provider, exc)
-    return {"explain": answer}
+    return Response(answer_json(answer), media_type="application/json")
 
 
 def _partner_failed(provider: str, exc: IntegrationError) -> JSONResponse:

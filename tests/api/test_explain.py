@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from models.automation import Automation
 from models.run import Run
+from tasks.explain_schema import ExplainResponse
 from tests.api.conftest import create_automation, create_connection, create_partner_function, row_counts
 from tests.integration_server import IntegrationServer, integration_server
 
@@ -89,7 +90,7 @@ def test_fetched_records_as_the_next_run_sees_them(client: TestClient, db: Sessi
     before = watermark_and_runs(db, auto["id"])
     response = client.post(auto["explain"])
     assert response.status_code == 200, response.text
-    explain = response.json()["explain"]
+    explain = ExplainResponse.model_validate(response.json()).model_dump()["explain"]
     assert explain["source"] == "fetched"
     assert [r["id"] for r in explain["records"]] == ["r1", "r2"]
     assert [(r["matched"], r["stored_matched"]) for r in explain["records"]] == [(True, None), (False, None)]
@@ -248,3 +249,12 @@ def test_no_body_and_nothing_to_fetch(client: TestClient, server: IntegrationSer
     assert response.status_code == 200, response.text
     assert response.json()["explain"]["records"] == []
     assert response.json()["explain"]["would_invoke"] is False
+
+
+def test_a_partners_nan_is_shown_as_text(client: TestClient, server: IntegrationServer,
+                                        auto: dict[str, Any]) -> None:
+    server.set_records("supplier", [record("n", 5, AccountNumber=float("nan"))])
+    response = client.post(auto["explain"])
+    assert response.status_code == 200, response.text
+    seen = response.json()["explain"]["records"][0]["groups"][0]["rules"][0]
+    assert (seen["actual"], seen["missing"], seen["matched"]) == ("nan", False, False)
