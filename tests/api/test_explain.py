@@ -10,10 +10,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+import redis
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from models import keys
 from models.automation import Automation
 from models.run import Run
 from tasks.explain_schema import ExplainResponse
@@ -258,3 +260,22 @@ def test_a_partners_nan_is_shown_as_text(client: TestClient, server: Integration
     assert response.status_code == 200, response.text
     seen = response.json()["explain"]["records"][0]["groups"][0]["rules"][0]
     assert (seen["actual"], seen["missing"], seen["matched"]) == ("nan", False, False)
+
+
+def test_explain_takes_permits_from_the_connections_budget(client: TestClient, db: Session,
+                                                           server: IntegrationServer, auto: dict[str, Any],
+                                                           redis_url: str) -> None:
+    server.set_records("supplier", [record("r1", 5, AccountNumber="1QKGUL")])
+    connection_uuid = auto["url"].split("/")[4]
+    minute = redis.Redis.from_url(redis_url).llen(f"{keys.PREFIX}budget:{connection_uuid}:minute")
+    assert client.post(auto["explain"]).status_code == 200
+    after = redis.Redis.from_url(redis_url).llen(f"{keys.PREFIX}budget:{connection_uuid}:minute")
+    assert after == minute + 1  # one page, one permit
+
+    server.fail_next("objects", kind="status", status=429, retry_after="3600")
+    rows = row_counts(db)
+    response = client.post(auto["explain"])
+    assert response.status_code == 503, response.text
+    assert response.json()["errors"][0]["field"] == "budget"
+    assert 3500 <= int(response.headers["Retry-After"]) <= 3600
+    assert row_counts(db) == rows and server.invocations() == []
