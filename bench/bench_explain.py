@@ -24,9 +24,9 @@ sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
 from bench_criteria import CRITERIA, make_records  # noqa: E402
 
 from models.connection import Connection  # noqa: E402
+from models.schemas.explain import ExplainResponse  # noqa: E402
 from tasks.context import RunContext  # noqa: E402
 from tasks.explain import answer_json, evaluate, parse_draft  # noqa: E402
-from tasks.explain_schema import ExplainResponse  # noqa: E402
 from tasks.predicates import tolerant_predicate_for  # noqa: E402
 from tasks.selection import Watermark  # noqa: E402
 

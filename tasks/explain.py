@@ -16,13 +16,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from models.automation import Automation
-from models.criteria import Criteria, compile_problems, parse_criteria
+from models.criteria import Criteria, parse_criteria
 from models.criteria_trace import Tracer
-from models.errors import DefinitionError
+from models.errors import DefinitionError, FieldError
+from models.schemas.explain import ExplainRequest
 from models.settings import get_settings
+from models.store.definitions import INTEGRATION, parse_definition_criteria
 from tasks.context import RunContext, build_context
 from tasks.explain_fetch import next_run_records
-from tasks.explain_schema import ExplainRequest
 from tasks.predicates import TolerantPredicate, tolerant_predicate_for
 
 log = logging.getLogger(__name__)
@@ -51,11 +52,11 @@ class Judge:
 
 def parse_draft(groups: Any) -> Criteria:
     """A criteria draft, validated and compiled as a PATCH does; each error names its field."""
-    criteria = parse_criteria(groups, True)
-    problems = compile_problems(criteria)
-    if problems:
-        raise DefinitionError(problems[0].field, problems[0].message, *problems[1:])
-    return criteria
+    try:
+        return parse_definition_criteria(groups, True)
+    except DefinitionError as exc:  # named as in the explain body, not under a PATCH's `integration`
+        fields = [FieldError(e.field.removeprefix(f"{INTEGRATION}."), e.message) for e in exc.errors]
+        raise DefinitionError(fields[0].field, fields[0].message, *fields[1:]) from None
 
 
 def explain(automation: Automation, request: ExplainRequest) -> dict[str, Any]:

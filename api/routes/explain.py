@@ -10,27 +10,18 @@ from fastapi.responses import JSONResponse, Response
 
 from api.deps import SessionDep
 from api.errors import one_error
-from api.fields import check_json
 from api.openapi import errors, server_validated
 from api.query import AutomationUuid, ConnectionUuid
 from api.routes import V3
-from api.schemas.automations import Criteria
-from api.services import operations
 from models.base import utcnow
-from models.errors import IntegrationError
-from tasks.budget import BudgetExceeded
+from models.errors import BudgetExceeded, IntegrationError
+from models.schemas.explain import ExplainRequest, ExplainResponse
+from models.store import operations
 from tasks.explain import answer_json, explain
-from tasks.explain_schema import ExplainRequest, ExplainResponse
 
 router = APIRouter(tags=["operations"])
 ONE = f"{V3}/integration/{{connection_uuid}}/automation/{{automation_uuid}}"
 DRAFT = "additional_criteria_details"
-
-
-class ExplainBody(ExplainRequest):
-    """The request as documented: the draft with the criteria's structure (rules checked by the server)."""
-
-    additional_criteria_details: Criteria = None
 
 
 @router.post(f"{ONE}/explain", response_model=ExplainResponse, operation_id="explain_automation",
@@ -38,17 +29,15 @@ class ExplainBody(ExplainRequest):
                               "API is spent for longer than BUDGET_MAX_WAIT_S (Retry-After says until when)"),
              openapi_extra=server_validated(DRAFT))
 def explain_automation(connection_uuid: ConnectionUuid, automation_uuid: AutomationUuid, session: SessionDep,
-                       body: Annotated[ExplainBody | None, Body()] = None) -> Any:
+                       body: Annotated[ExplainRequest | None, Body()] = None) -> Any:
     """What the next run would decide, record by record, with each group's and each rule's verdict and the
     value each rule saw. Without `records` it fetches as the next run would (since the watermark,
     applies_to_function, within the connection's budget), at most `limit` (1..1000, default 100). With a
     draft of `additional_criteria_details` it evaluates the draft and says beside it what the stored
     criteria decide (`stored_matched`). It never invokes, never moves the watermark, never records a run.
     A failing integration API is a 502 naming it and its HTTP status."""
-    request = body or ExplainBody.model_validate({})
+    request = body or ExplainRequest.model_validate({})
     automation, connection = operations.automation_details(session, connection_uuid, automation_uuid)
-    if request.additional_criteria_details is not None:
-        check_json(request.additional_criteria_details, DRAFT)
     try:
         answer = explain(automation, request)
     except BudgetExceeded as exc:

@@ -18,9 +18,9 @@ from sqlalchemy.orm import Session
 from models import keys
 from models.automation import Automation
 from models.run import Run
-from tasks.explain_schema import ExplainResponse
+from models.schemas.explain import ExplainResponse
 from tests.api.conftest import create_automation, create_connection, create_partner_function, row_counts
-from tests.integration_server import IntegrationServer, integration_server
+from tests.support.integration_server import IntegrationServer, integration_server
 
 T0 = datetime(2025, 1, 1, tzinfo=UTC)
 WATERMARK = T0 - timedelta(days=1)

@@ -57,7 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_ops_commands(sub)
     from worker.cli.connections import add_connections_parser
     from worker.cli.credentials import add_rotate_parser
-    from worker.cli_explain import add_explain_parser
+    from worker.cli.explain import add_explain_parser
     from worker.stack.run import add_run_parser, add_worker_parser
 
     add_run_parser(sub)

@@ -7,20 +7,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
-from sqlalchemy import select
-from sqlalchemy.orm import Session
 
-from models.automation import Automation
-from models.connection import Connection
-from models.errors import DefinitionError, FieldError, IntegrationError, NotFoundError
-from tasks.explain_schema import DEFAULT_LIMIT, MAX_LIMIT, ExplainRequest
+from models.errors import FAILURE, CliError, DefinitionError, FieldError, IntegrationError
+from models.schemas.explain import DEFAULT_LIMIT, MAX_LIMIT, ExplainRequest
 
-FAILURE = 1
 SHOWN_CHARS = 40  # a value longer than this is cut in the table (--json shows it whole)
 
 
@@ -46,8 +40,9 @@ def add_explain_parser(sub: Any) -> None:
 def cmd_explain(args: argparse.Namespace) -> int:
     """Explain, then print the table (or the JSON answer)."""
     from models.db import session_scope
-    from tasks.budget import BudgetExceeded
+    from models.errors import BudgetExceeded
     from tasks.explain import answer_json, explain
+    from worker.cli.operations import find_automation
 
     request = _request(args.records, args.criteria, args.limit)
     with session_scope() as session:
@@ -56,33 +51,14 @@ def cmd_explain(args: argparse.Namespace) -> int:
         try:
             answer = explain(automation, request)
         except BudgetExceeded as exc:
-            return _fail(f"{exc.reason}")
+            raise CliError(exc.reason, FAILURE) from None
         except IntegrationError as exc:
-            return _fail(f"the {provider} integration API failed: {exc}")
+            raise CliError(f"the {provider} integration API failed: {exc}", FAILURE) from None
     if args.json:
         print(answer_json(answer))
     else:
         print_table(label, answer)
     return 0
-
-
-def find_automation(session: Session, ref: str, connection_uuid: str | None) -> Automation:
-    """An automation by UUID, or by code (within --connection when codes repeat across connections)."""
-    stmt = select(Automation)
-    if connection_uuid:
-        conn = session.scalar(select(Connection).where(Connection.uuid == connection_uuid.strip().lower()))
-        if conn is None:
-            raise NotFoundError("--connection", f"no integration connection {connection_uuid}")
-        stmt = stmt.where(Automation.connection_id == conn.id)
-    text = ref.strip()
-    found = session.scalars(stmt.where(Automation.uuid == text.lower())).all() or session.scalars(
-        stmt.where(Automation.code == text)).all()
-    if len(found) == 1:
-        return found[0]
-    if not found:
-        raise NotFoundError("AUTOMATION", f"no automation with UUID or code '{ref}'")
-    raise DefinitionError("AUTOMATION", f"code '{ref}' is used on {len(found)} connections; give the UUID "
-                                        "or --connection")
 
 
 def print_table(label: str, answer: dict[str, Any]) -> None:
@@ -172,8 +148,3 @@ def _limit(value: str) -> int:
         raise argparse.ArgumentTypeError(f"must be between 1 and {MAX_LIMIT}")
     return number
 
-
-def _fail(message: str) -> int:
-    """Print the error on stderr; exit status 1."""
-    print(f"automation-worker: error: {message}", file=sys.stderr)
-    return FAILURE

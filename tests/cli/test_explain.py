@@ -14,9 +14,9 @@ from sqlalchemy.orm import Session
 
 from models.automation import Automation
 from models.run import Run
-from tests.engine.run_helpers import definitions, fresh, record
-from tests.integration_server import IntegrationServer, integration_server
-from tests.ops.test_cli import run_cli, write
+from tests.cli.test_cli import run_cli, write
+from tests.support.integration_server import IntegrationServer, integration_server
+from tests.support.run_helpers import definitions, fresh, record
 
 CRITERIA = [{"group_condition": "AND", "rules": [
     {"field_name": "AccountNumber", "operator": "EQUALS", "value": "1QKGUL", "condition": "AND"},

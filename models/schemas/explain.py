@@ -6,6 +6,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from models.schemas.automations import Criteria
+
 MAX_LIMIT = 1000
 DEFAULT_LIMIT = 100
 
@@ -19,9 +21,9 @@ class ExplainRequest(BaseModel):
     records: list[dict[str, Any]] | None = Field(
         None, max_length=MAX_LIMIT, description="records to explain; without them, those the next run "
         "would fetch (since the watermark, applies_to_function)")
-    additional_criteria_details: list[Any] | None = Field(
-        None, description="a draft of the criteria, validated as a PATCH validates them; the answer "
-        "then also says what the stored criteria decide (stored_matched)")
+    #: A draft of the criteria, validated as a PATCH validates them (the rules by the server: see
+    #: x-server-validated-fields); the answer then also says what the stored criteria decide.
+    additional_criteria_details: Criteria = None
     limit: int = Field(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT, description="at most this many records examined")
 
 
