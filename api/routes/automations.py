@@ -48,9 +48,12 @@ AUTOMATION_LINKS: dict[str, dict[str, Any]] = {
         ("trigger", "trigger_now", "run it now"),
         ("runs", "list_runs", "its runs"),
         ("schedule", "schedule_preview", "its next fire times"),
-        ("explain", "explain_automation", "why it would (not) send records"),
     )
 }
+#: Explain with a record given: a link-driven call reaches the evaluation, not the made-up api_domain.
+AUTOMATION_LINKS["explain"] = link("explain_automation", "why it would (not) send a record",
+                                   {"records": [{"id": "linked", "AccountNumber": "1QKGUL"}]},
+                                   connection_uuid=CONNECTION, automation_uuid=CREATED)
 #: From the other answers carrying an automation (details, update, pause, resume): run it now. (Few links
 #: per answer keep Schemathesis' stateful walks, which pick among all links, reaching the runs.)
 TRIGGER_LINKS = {"trigger": AUTOMATION_LINKS["trigger"]}
