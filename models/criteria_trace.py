@@ -53,9 +53,9 @@ def and_runs(connectors: Sequence[str], count: int) -> tuple[tuple[int, int], ..
 
 def _holds(verdicts: Sequence[bool], runs: tuple[tuple[int, int], ...]) -> bool:
     """Whether some AND run holds entirely (no runs: True)."""
-    if not runs:
-        return True
-    return any(all(verdicts[start:stop]) for start, stop in runs)
+    if len(runs) == 1:  # all AND: the usual group
+        return all(verdicts)
+    return not runs or any(all(verdicts[start:stop]) for start, stop in runs)
 
 
 def resolve(record: Mapping[str, Any], field_name: str) -> tuple[Any, bool]:
