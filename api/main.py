@@ -15,7 +15,16 @@ from api.access_log import quiet_sandbox_access
 from api.auth import BearerAuth
 from api.auth import router as auth_router
 from api.middleware import CollapseSlashes
-from api.routes import automations, connections, explain, health, operations, partner_functions
+from api.routes import (
+    automations,
+    connections,
+    explain,
+    health,
+    metrics,
+    operations,
+    overview,
+    partner_functions,
+)
 from models.errors import ConfigurationError
 from models.logging_setup import configure_logging
 from models.settings import require_secrets
@@ -63,7 +72,8 @@ def create_app() -> FastAPI:
     app = FastAPI(title="automation-worker", version="0.1.0", description=DESCRIPTION, lifespan=lifespan,
                   docs_url=None, redoc_url=None)  # served by api/docs.py from packaged assets
     docs.install(app)
-    for module in (connections, partner_functions, automations, operations, explain, health):
+    routers = (connections, partner_functions, automations, operations, explain, health, overview, metrics)
+    for module in routers:
         app.include_router(module.router)
     app.include_router(auth_router)
     errors.install(app)

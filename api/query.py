@@ -55,6 +55,10 @@ QueryFlag = Annotated[bool | None, BeforeValidator(_query_flag), WithJsonSchema(
     "type": "string", "pattern": _FLAG_TEXT,
     "description": "true or false (also 1/0, yes/no, on/off, t/f, y/n), any case; blank: no filter"})]
 #: A free-text filter: compared as given, bounded, storable (models.store.listing.check_filter).
+_STATE = "(ok|late|failing|never_run|paused|disabled)"
+HealthFilter = Annotated[str | None, WithJsonSchema(
+    {"type": "string", "maxLength": 80, "pattern": f"^ *({_STATE}( *, *{_STATE})*)? *$",
+     "description": "health states, comma-separated: ok, late, failing, never_run, paused, disabled"})]
 TextFilter = Annotated[str | None, WithJsonSchema(
     {"type": "string", "maxLength": MAX_FILTER_LENGTH, "pattern": NO_NUL})]
 

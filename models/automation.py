@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from models.base import Base, IdentityMixin
@@ -27,6 +27,11 @@ class Automation(IdentityMixin, Base):
         UniqueConstraint("connection_id", "code"),
         # Beat's only query: status = ACTIVE AND next_run_at <= now ORDER BY next_run_at LIMIT n.
         Index("ix_automations_due", "status", "next_run_at"),
+        # Health counts (GROUP BY health_state, status: the index alone) and the failing list, oldest first.
+        Index("ix_automations_health", "health_state", "status", "health_since"),
+        # `late`: a dispatched slot no run has finished for LATE_AFTER_S (models/health.py).
+        Index("ix_automations_awaiting", "awaiting_slot", sqlite_where=text("awaiting_slot IS NOT NULL"),
+              postgresql_where=text("awaiting_slot IS NOT NULL")),
     )
 
     connection_id: Mapped[int] = mapped_column(
@@ -79,6 +84,16 @@ class Automation(IdentityMixin, Base):
     # {id: updated_at ISO}, so they are recognised when fetched again. Compare-and-set on the version.
     watermark_ahead: Mapped[dict[str, Any] | None] = mapped_column(default=None)
     watermark_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+
+    # Health as the last run's end decided it (tasks/health.py): ok / failing / never_run; paused, disabled
+    # and late are derived when read (models/health.py). awaiting_slot: the oldest slot beat dispatched that
+    # no run has ended for yet (set by beat's advance, cleared by a run's end).
+    health_state: Mapped[str] = mapped_column(String(16), default="never_run", server_default="never_run")
+    health_since: Mapped[datetime | None] = mapped_column()
+    health_reason: Mapped[str | None] = mapped_column(Text)
+    last_success_at: Mapped[datetime | None] = mapped_column()
+    consecutive_failures: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    awaiting_slot: Mapped[datetime | None] = mapped_column()
 
     connection: Mapped[Connection] = relationship(back_populates="automations")
     partner_function: Mapped[PartnerFunction | None] = relationship()

@@ -12,6 +12,24 @@ SCHEDULE_GENERATION = PREFIX + "schedule:generation"
 #: The beat leader lock (value: the holder's id; short TTL, extended by the leader).
 BEAT_LEADER_LOCK = PREFIX + "beat:leader"
 
+#: The Unix time of the beat leader's last tick, written by the same script that extends its lock (no TTL:
+#: missing means no leader ever ticked on this Redis, old means the leader's loop stopped).
+BEAT_LAST_TICK = PREFIX + "beat:last-tick"
+
+#: Run metrics (hashes: a field per label set or histogram bucket), incremented at each run's end by whichever
+#: worker process ends it, so they are right across prefork children, hosts and restarts.
+METRICS_RUNS = PREFIX + "metrics:runs"
+METRICS_PARTNER = PREFIX + "metrics:partner"
+
+#: Automations per (health_state, status), shared by the API processes for HEALTH_COUNTS_CACHE_S (the one
+#: count whose cost grows with the table; models/health_query.py).
+HEALTH_COUNTS = PREFIX + "metrics:health-counts"
+
+
+def metrics_histogram(name: str) -> str:
+    """A histogram's hash: a field per bucket (not cumulative), plus `sum` and `count`."""
+    return f"{PREFIX}metrics:hist:{name}"
+
 
 #: Written by the beat leader once Redis is known to hold the queue; missing means Redis lost its data (a
 #: restart without persistence), so the slots whose messages went with it are sent again.

@@ -38,6 +38,13 @@ class Settings(BaseSettings):
     beat_batch_size: Annotated[int, Field(ge=1)] = 500
     beat_lock_ttl_s: Annotated[float, Field(gt=0)] = 5.0
     catch_up_grace_s: Annotated[int, Field(ge=0)] = 3600
+    # what an operator sees: beat is stale when no leader ticked within this; an automation is late when a
+    # slot is this far past with no run started; GET /metrics without the bearer token when true
+    beat_stale_s: Annotated[float, Field(gt=0)] = 15.0
+    late_after_s: Annotated[float, Field(gt=0)] = 120.0
+    metrics_public: bool = False
+    # /metrics and GET /api/v3/automations/health share the per-state row counts this long (0: never)
+    health_counts_cache_s: Annotated[float, Field(ge=0)] = 10.0
 
     # runs
     # The run lock is extended by a heartbeat while its holder lives: a dead holder frees it within this.

@@ -155,11 +155,15 @@ def _digest(value: str) -> str:
 
 @dataclass
 class Usage:
-    """What a run's calls met: time waited for permits, and 429s received (recorded on the run)."""
+    """What a run's calls met: time waited for permits, and 429s received (recorded on the run); calls
+    answered ok or with an error, by provider (the metrics, tasks/metrics.py)."""
 
     wait_s: float = 0.0
     throttled: int = 0
     paused_reasons: list[str] = field(default_factory=list)
+    provider: str = ""
+    ok: int = 0
+    errors: int = 0
 
 
 class Budget:
@@ -169,7 +173,7 @@ class Budget:
         self.scope = scope
         self.client = client or redis_client()
         self.keys = scope.redis_keys()
-        self.usage = Usage()
+        self.usage = Usage(provider=scope.provider)
         s = get_settings()
         self.max_wait_s = s.budget_max_wait_s
         lease_s = s.http_connect_timeout_s + s.http_read_timeout_s + s.budget_lease_margin_s

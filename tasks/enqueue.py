@@ -13,7 +13,9 @@ from tasks.message import Envelopes, run_call
 _ENVELOPES = Envelopes()
 
 
-def enqueue_run(automation_uuid: str, scheduled_for: datetime, client: redis.Redis | None = None) -> str:
+def enqueue_run(automation_uuid: str, scheduled_for: datetime, client: redis.Redis | None = None,
+                label: str | None = None) -> str:
     """Send `automations.run(automation_uuid, scheduled_for)` on `client` (the process's Redis when None);
-    returns the Celery task id. A Redis that does not answer raises redis.RedisError at once."""
-    return _ENVELOPES.push(client or redis_client(), [run_call(automation_uuid, scheduled_for)])[0]
+    returns the Celery task id. A Redis that does not answer raises redis.RedisError at once. `label` (the
+    automation's code) is shown beside the arguments in Flower."""
+    return _ENVELOPES.push(client or redis_client(), [run_call(automation_uuid, scheduled_for, label)])[0]

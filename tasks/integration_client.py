@@ -90,8 +90,13 @@ class IntegrationClient:
         if self.budget is None:
             return send(self.session, method, url, headers=self._headers(headers), **kwargs)
         with self.budget.permit(what):
-            resp = send(self.session, method, url, headers=self._headers(headers), **kwargs)
+            try:
+                resp = send(self.session, method, url, headers=self._headers(headers), **kwargs)
+            except Exception:
+                self.budget.usage.errors += 1
+                raise
         self.budget.follow(resp.headers)
+        _count_outcome(self.budget.usage, resp)
         return resp
 
     def _throttled(self, resp: requests.Response) -> bool:
@@ -114,3 +119,12 @@ class IntegrationClient:
         if self._access_token:
             headers["Authorization"] = f"{self._token_type} {self._access_token}"
         return headers
+
+
+def _count_outcome(usage: Usage, resp: requests.Response) -> None:
+    """ok below 400; a 429 (or a 503 with Retry-After) is counted as throttled by `_throttled`; else error."""
+    code = resp.status_code
+    if code < 400:
+        usage.ok += 1
+    elif not (code == 429 or (code == 503 and resp.headers.get("Retry-After"))):
+        usage.errors += 1

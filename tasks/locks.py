@@ -26,6 +26,9 @@ _EXTEND_AND_READ = """
 local other = redis.call('get', KEYS[2])
 if redis.call('get', KEYS[1]) == ARGV[1] then
   redis.call('pexpire', KEYS[1], ARGV[2])
+  if KEYS[3] then
+    redis.call('set', KEYS[3], ARGV[3])
+  end
   return {1, other}
 end
 return {0, other}
@@ -80,9 +83,13 @@ class Lock:
         """Restart the TTL while still the holder."""
         return bool(self._extend(keys=[self.key], args=[token, self.ttl_ms]))
 
-    def extend_and_read(self, token: str, other_key: str) -> tuple[bool, Any]:
-        """Restart the TTL while still the holder, and read `other_key`, in one round trip."""
-        still, other = self._extend_and_read(keys=[self.key, other_key], args=[token, self.ttl_ms])
+    def extend_and_read(self, token: str, other_key: str,
+                        stamp: tuple[str, str] | None = None) -> tuple[bool, Any]:
+        """Restart the TTL while still the holder, and read `other_key`, in one round trip; while the holder,
+        also set `stamp` (key, value): beat's leader records its tick so."""
+        extra_keys, extra_args = ([stamp[0]], [stamp[1]]) if stamp else ([], [])
+        still, other = self._extend_and_read(keys=[self.key, other_key, *extra_keys],
+                                             args=[token, self.ttl_ms, *extra_args])
         return bool(still), other
 
     def release(self, token: str) -> bool:

@@ -39,7 +39,7 @@ def dispatch_run(session: Session, run: Run, automation: Automation, client: red
     failure record the run failed and raise EnqueueError."""
     session.commit()
     try:
-        enqueue_run(automation.uuid, run.scheduled_for, client)
+        enqueue_run(automation.uuid, run.scheduled_for, client, label=automation.code)
     except Exception as exc:  # any broker failure means the same to the caller
         log.warning("could not enqueue run %s of automation %s: %s", run.uuid, automation.uuid,
                     type(exc).__name__)

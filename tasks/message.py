@@ -29,12 +29,21 @@ RUN_TASK = "automations.run"
 RUN_QUEUE = keys.RUN_QUEUE
 MAX_PUSH = 1000  # values per LPUSH command
 
-RunCall = tuple[str, str]  # (automation_uuid, scheduled_for ISO 8601)
+#: (automation_uuid, scheduled_for ISO 8601[, the automation's code, shown in Flower beside them])
+RunCall = tuple[str, str] | tuple[str, str, str]
+MAX_LABEL = 100  # characters of the automation's code shown in Flower
 
 
-def run_call(automation_uuid: str, slot: datetime) -> RunCall:
-    """The task's arguments for one slot of one automation."""
-    return automation_uuid, slot.isoformat()
+def run_call(automation_uuid: str, slot: datetime, label: str | None = None) -> RunCall:
+    """The task's arguments for one slot of one automation, with its code for Flower when given."""
+    return (automation_uuid, slot.isoformat(), label) if label else (automation_uuid, slot.isoformat())
+
+
+def run_argsrepr(automation_uuid: str, slot_iso: str, label: str | None) -> str:
+    """What Flower shows (and searches) as the run task's arguments: the automation's code beside the uuid
+    and the slot, `automation <code>: ['<uuid>', '<slot>']` (the arguments themselves stay the two)."""
+    args = repr([automation_uuid, slot_iso])
+    return f"automation {label[:MAX_LABEL]}: {args}" if label else args
 
 
 def parse_slot(value: str) -> datetime:
@@ -57,21 +66,23 @@ class Envelopes:
         """Push one message per call in one pipeline (LPUSH keeps FIFO order for the worker's BRPOP);
         returns the task ids."""
         ids = [str(uuid.uuid4()) for _ in calls]
-        messages = [self.envelope(task_id, list(call)) for task_id, call in zip(ids, calls, strict=True)]
+        messages = [self.envelope(task_id, [call[0], call[1]], call[2] if len(call) > 2 else None)
+                    for task_id, call in zip(ids, calls, strict=True)]
         with client.pipeline(transaction=False) as pipe:
             for start in range(0, len(messages), MAX_PUSH):
                 pipe.lpush(self.list_key, *messages[start:start + MAX_PUSH])
             pipe.execute()
         return ids
 
-    def envelope(self, task_id: str, args: list[str]) -> str:
+    def envelope(self, task_id: str, args: list[str], label: str | None = None) -> str:
         """The JSON kombu's Redis transport stores for `send_task(RUN_TASK, args, queue=...)` (json.dumps
         per message costs more than all the rest of a dispatch; tests compare it, parsed, with a real
         send_task message)."""
         args_json = json.dumps(args)
         body = base64.b64encode((_BODY_HEAD + args_json + _BODY_TAIL).encode()).decode()
         return self._template % {
-            "body": body, "id": task_id, "argsrepr": json.dumps(repr(args)), "tag": uuid.uuid4(),
+            "body": body, "id": task_id, "argsrepr": json.dumps(run_argsrepr(args[0], args[1], label)),
+            "tag": uuid.uuid4(),
         }
 
     @property
@@ -83,7 +94,9 @@ class Envelopes:
                 "body": "\x00body", "content-encoding": "utf-8", "content-type": "application/json",
                 "headers": self.headers(holes["id"], []) | {"argsrepr": holes["argsrepr"]},
                 "properties": {
-                    "correlation_id": holes["id"], "reply_to": self.reply_to, "delivery_mode": 2,
+                    "correlation_id": holes["id"], "reply_to": self.reply_to,
+                    "argsrepr": holes["argsrepr"],  # send_task's argsrepr option lands here too
+                    "delivery_mode": 2,
                     "delivery_info": {"exchange": "", "routing_key": self.queue}, "priority": 0,
                     "body_encoding": "base64", "delivery_tag": "\x00tag",
                 },

@@ -18,8 +18,10 @@ from models.run import Run
 from models.schedule import Schedule
 from models.schemas.automations import AutomationDetails, AutomationPublic
 from models.schemas.connections import ConnectionDetails, ConnectionPublic
+from models.schemas.health import HealthPublic
 from models.schemas.partner_functions import PartnerFunctionPublic
 from models.schemas.runs import RunPublic
+from tasks import health_view
 from tasks.budget import Budget, Scope
 
 log = logging.getLogger(__name__)
@@ -152,6 +154,7 @@ def automation_details(automation: Automation, connection: Connection) -> Automa
         ignore_threshold=str(a.ignore_threshold), since_last_look_up=flag(a.since_last_look_up),
         property_name=a.property_name, additional_criteria_details=list(a.criteria or []),
         created_at=iso(a.created_at) or "", updated_at=iso(a.updated_at) or "",
+        health=HealthPublic(**health_view.health(a, connection)),
     )
 
 

@@ -34,6 +34,7 @@ from models.logging_setup import redact
 from models.notify import schedule_changed
 from models.redis_clients import redis_client
 from models.run import FINISHED, UNFINISHED_SQL, Run, RunStatus, Trigger
+from tasks import observe
 from tasks.budget import Usage
 from tasks.context import RunContext, build_context
 from tasks.resilience import once_more_on_disconnect
@@ -149,6 +150,7 @@ class Claim:
             row = self._write_outcome(outcome, sent_add, watermark if moves else None)
         if row is not None:
             self.state = RunState.of(row)
+            observe.run_ended(self.automation_id, self.slot, self.state, self.usage)
             return self.state
         return self.finished_elsewhere()
 
@@ -168,6 +170,7 @@ class Claim:
         if row is None:
             return self.finished_elsewhere()
         self.state = RunState.of(row)
+        observe.run_ended(self.automation_id, self.slot, self.state, self.usage)
         if resume_at is not None:
             schedule_changed(redis_client())  # beat plans its next resume sweep for this resume_at
         return self.state
@@ -203,6 +206,7 @@ class Claim:
         if row is None:
             return self.finished_elsewhere()
         self.state = RunState.of(row)
+        observe.run_ended(self.automation_id, self.slot, self.state)
         return self.state
 
     @once_more_on_disconnect

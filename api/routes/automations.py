@@ -15,19 +15,23 @@ from api.query import (
     AutomationUuid,
     ConnectionUuid,
     DirectionFilter,
+    HealthFilter,
     TextFilter,
 )
 from api.routes import V3, commit
 from models.schemas.automations import (
     AutomationCreate,
-    AutomationDetailsResponse,
+    AutomationDescribed,
+    AutomationDescribeResponse,
     AutomationListResponse,
     AutomationResponse,
     AutomationUpdate,
 )
 from models.schemas.common import Message
+from models.schemas.health import RecentRun
 from models.store import automations as service
 from models.store import configuration, operations
+from tasks import health_view
 from tasks.render import automation_details, automation_public
 
 router = APIRouter(tags=["automations"])
@@ -92,21 +96,29 @@ def list_automations(
     status: Annotated[AutomationStatus, Query()] = None,
     direction: Annotated[DirectionFilter, Query()] = None,
     applies_to: Annotated[TextFilter, Query(description="e.g. supplier")] = None,
+    health_filter: Annotated[HealthFilter, Query(alias="health")] = None,
 ) -> AutomationListResponse:
-    """List a connection's automations (the SDK's automation_list)."""
+    """List a connection's automations (the SDK's automation_list); `health=late,failing` keeps those."""
     result, connection = operations.list_automations(session, connection_uuid, page, status=status,
-                                                     direction=direction, applies_to=applies_to)
+                                                     direction=direction, applies_to=applies_to,
+                                                     health=health_filter)
     items = [automation_details(a, connection) for a in result.items]
     return AutomationListResponse(integration_automations=items, pagination=pagination(request.url, result))
 
 
-@router.get(ONE, response_model=AutomationDetailsResponse, operation_id="get_automation",
+@router.get(ONE, response_model=AutomationDescribeResponse, operation_id="get_automation",
             responses={**errors(401, 404), **with_links(200, TRIGGER_LINKS)})
 def get_automation(connection_uuid: ConnectionUuid, automation_uuid: AutomationUuid,
-                   session: SessionDep) -> AutomationDetailsResponse:
-    """One automation with its stored settings and run state (the SDK's automation_details)."""
+                   session: SessionDep) -> AutomationDescribeResponse:
+    """One automation with its stored settings, run state and health (the SDK's automation_details), its
+    last 10 runs, next 5 fire times and the last 24 hours' runs per status."""
     automation, connection = operations.automation_details(session, connection_uuid, automation_uuid)
-    return AutomationDetailsResponse(integration_automation=automation_details(automation, connection))
+    described = AutomationDescribed(
+        **automation_details(automation, connection).model_dump(),
+        recent_runs=[RecentRun(**r) for r in health_view.recent_runs(session, automation)],
+        next_runs=operations.preview(automation, health_view.NEXT_RUNS),
+        counts_24h=health_view.counts_24h(session, automation))
+    return AutomationDescribeResponse(integration_automation=described)
 
 
 @router.patch(ONE, response_model=AutomationResponse, operation_id="update_automation",

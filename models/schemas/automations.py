@@ -25,6 +25,7 @@ from models.schemas.fields import (
     Str128,
     Str255,
 )
+from models.schemas.health import HealthPublic, RecentRun
 
 #: Criteria groups: their structure here, their rules (operators, values, patterns) checked and compiled by
 #: the server when stored, so a 422 may name any part of them (see x-server-validated-fields).
@@ -171,6 +172,16 @@ class AutomationDetails(AutomationPublic):
     additional_criteria_details: list[Any]
     created_at: str
     updated_at: str
+    health: HealthPublic
+
+
+class AutomationDescribed(AutomationDetails):
+    """Details: also the recent past and near future (the last 10 runs, the next 5 fire times, the runs of
+    the last 24 hours per status)."""
+
+    recent_runs: list[RecentRun]
+    next_runs: list[str]
+    counts_24h: dict[str, int]
 
 
 class AutomationResponse(BaseModel):
@@ -183,6 +194,12 @@ class AutomationDetailsResponse(BaseModel):
     """Details, pause and resume answer."""
 
     integration_automation: AutomationDetails
+
+
+class AutomationDescribeResponse(BaseModel):
+    """Details answer."""
+
+    integration_automation: AutomationDescribed
 
 
 class AutomationListResponse(BaseModel):

@@ -51,12 +51,20 @@ class SchedulePreview(BaseModel):
     time_zone: str
 
 
+class BeatHealth(BaseModel):
+    """Beat's liveness: `ok` if a leader ticked within BEAT_STALE_S, `stale` after, `absent` if none did."""
+
+    status: str
+    last_tick_age_s: float | None
+
+
 class HealthResponse(BaseModel):
-    """GET /health: each part "ok" or what is wrong with it."""
+    """GET /health: each part "ok" or what is wrong with it; beat is reported but does not make it 503."""
 
     status: str
     database: str
     redis: str
+    beat: BeatHealth
 
 
 class TokenResponse(BaseModel):

@@ -12,7 +12,10 @@ from sqlalchemy.orm import Session, selectinload
 from models.automation import ACTIVE, PAUSED, Automation
 from models.base import utcnow
 from models.connection import Connection
+from models.errors import DefinitionError
+from models.health import off_now, parse_states, states_clause
 from models.scheduling import next_run_at, schedule_of
+from models.settings import get_settings
 from models.store.listing import Page, PageRequest, check_filter, paginate
 from models.store.lookup import get_automation, get_connection
 
@@ -33,11 +36,15 @@ def automation_details(session: Session, connection_uuid: str,
 
 
 def list_automations(session: Session, connection_uuid: str, page: PageRequest, *, status: str | None = None,
-                     direction: str | None = None, applies_to: str | None = None
+                     direction: str | None = None, applies_to: str | None = None, health: str | None = None
                      ) -> tuple[Page[Automation], Connection]:
-    """A connection's automations filtered by status, direction and applies_to; oldest first by default."""
+    """A connection's automations filtered by status, direction, applies_to and health states; oldest first
+    by default."""
     connection = get_connection(session, connection_uuid)
     stmt = select(Automation).where(Automation.connection_id == connection.id)
+    states = _health_states(health)
+    if states:
+        stmt = stmt.where(states_clause(states, utcnow(), get_settings().late_after_s, off_now(session)))
     if check_filter(status, "status"):
         stmt = stmt.where(Automation.status == str(status).strip().upper())
     if check_filter(direction, "direction"):
@@ -47,6 +54,14 @@ def list_automations(session: Session, connection_uuid: str, page: PageRequest, 
     default = [Automation.created_at.asc(), Automation.id.asc()]
     page_ = paginate(session, stmt, page, SORTABLE, default, [selectinload(Automation.partner_function)])
     return page_, connection
+
+
+def _health_states(value: str | None) -> list[str] | None:
+    """`?health=late,failing` as states; 422 naming `health` for an unknown one."""
+    try:
+        return parse_states(check_filter(value, "health"))
+    except ValueError as exc:
+        raise DefinitionError("health", str(exc)) from exc
 
 
 def pause(session: Session, connection_uuid: str, automation_uuid: str,
@@ -68,6 +83,7 @@ def resume(session: Session, connection_uuid: str, automation_uuid: str,
     automation.status = ACTIVE
     automation.status_comment = None
     automation.next_run_at = next_run_at(automation, now or utcnow())
+    automation.awaiting_slot = None  # slots dispatched before the pause do not make it late
     session.flush()
     log.info("resumed automation %s, next run %s", automation.uuid, automation.next_run_at)
     return automation, connection

@@ -29,13 +29,15 @@ class RecordingPublisher:
 
     def __init__(self) -> None:
         self.calls: list[RunCall] = []
+        self.labels: list[str | None] = []  # the automation's code beside each call (shown in Flower)
         self.fail_next = False
 
     def publish(self, calls: Sequence[RunCall]) -> list[str]:
         if self.fail_next:
             self.fail_next = False
             raise redis.ConnectionError("simulated publish failure")
-        self.calls.extend(calls)
+        self.calls.extend((c[0], c[1]) for c in calls)
+        self.labels.extend(c[2] if len(c) > 2 else None for c in calls)
         return [f"id-{len(self.calls)}-{i}" for i in range(len(calls))]
 
 

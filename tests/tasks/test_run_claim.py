@@ -58,8 +58,10 @@ def test_the_plan_is_saved_with_the_claim_before_the_invoke(
     assert execute(auto.uuid, slot().isoformat())["status"] == "succeeded"
     assert seen_at_invoke == [("running", [["a"]], 1)]
     writes = [s for s in statements if s.split()[0] in ("INSERT", "UPDATE", "WITH")]
-    # claim + plan, then the outcome with the watermark (on PostgreSQL one statement: WITH ... UPDATE)
-    assert writes in (["INSERT runs", "UPDATE runs", "UPDATE automations"], ["INSERT runs", "WITH"])
+    # claim + plan, then the outcome with the watermark (on PostgreSQL one statement: WITH ... UPDATE), then
+    # the automation's health (tasks/health.py)
+    assert writes in (["INSERT runs", "UPDATE runs", "UPDATE automations", "UPDATE automations"],
+                      ["INSERT runs", "WITH", "UPDATE automations"])
 
 
 def test_a_run_that_sends_nothing_is_one_write(db: Session, server: IntegrationServer, fast: None,
@@ -69,7 +71,9 @@ def test_a_run_that_sends_nothing_is_one_write(db: Session, server: IntegrationS
     statements.clear()
     summary = execute(auto.uuid, slot().isoformat())
     assert (summary["status"], summary["attempts"], summary["records_matched"]) == ("below_threshold", 1, 1)
-    assert [s for s in statements if s.split()[0] in ("INSERT", "UPDATE")] == ["INSERT runs"]
+    # the run (one write), then the automation's health (tasks/health.py)
+    assert [s for s in statements if s.split()[0] in ("INSERT", "UPDATE")] == ["INSERT runs",
+                                                                               "UPDATE automations"]
     run = run_of(db, auto)
     assert run.started_at is not None and run.finished_at is not None and run.duration_ms is not None
 

@@ -30,7 +30,7 @@ log = logging.getLogger(__name__)
 # DeclarativeBase types __table__ as FromClause (it may be any selectable); these are plain Tables.
 AUTOMATIONS = cast(Table, Automation.__table__)
 RUNS = cast(Table, Run.__table__)
-DUE_COLUMNS = ("id", "uuid", "status", "schedule", "jitter_s", "check_on_minutes", "next_run_at")
+DUE_COLUMNS = ("id", "uuid", "code", "status", "schedule", "jitter_s", "check_on_minutes", "next_run_at")
 MAX_MISSED_ROWS = 100  # `missed` runs recorded per automation per tick
 
 
@@ -121,7 +121,8 @@ class Dispatcher:
             insert_if_absent(conn, run_rows, returning=False)
         conn.execute(_advance(conn.dialect.name), [_advance_params(o) for o in outcomes])
         calls: list[RunCall] = [
-            (o.row.uuid, o.plan.run_slot.isoformat()) for o in outcomes if o.plan.run_slot is not None
+            (o.row.uuid, o.plan.run_slot.isoformat(), o.row.code) for o in outcomes
+            if o.plan.run_slot is not None
         ]
         if calls:
             self.publisher.publish(calls)
@@ -180,6 +181,9 @@ def _advance(dialect: str) -> Any:
         .values(next_run_at=bindparam("b_next", type_=col.type),
                 last_run_at=func.coalesce(bindparam("b_last", type_=AUTOMATIONS.c.last_run_at.type),
                                           AUTOMATIONS.c.last_run_at),
+                # the oldest dispatched slot no run has ended for (an automation's health: models/health.py)
+                awaiting_slot=func.coalesce(AUTOMATIONS.c.awaiting_slot,
+                                            bindparam("b_last", type_=AUTOMATIONS.c.awaiting_slot.type)),
                 updated_at=AUTOMATIONS.c.updated_at)
     )
 

@@ -1,14 +1,16 @@
 """Beat leader election: one Redis key with a short TTL, held by one beat and extended every tick.
 
-The lock is the run lock's (tasks/locks.py); its extend also reads the schedule generation, so the leader's
-idle tick costs one Redis round trip. A beat that loses the lock stops dispatching and keeps trying to
-take it back (RedBeat's beats exit instead: its issue #306).
+The lock is the run lock's (tasks/locks.py); its extend also reads the schedule generation and records the
+tick's time (beat's liveness, read by `/health/beat`), so the leader's idle tick costs one Redis round trip
+and a beat whose loop is stuck stops recording. A beat that loses the lock stops dispatching and keeps
+trying to take it back (RedBeat's beats exit instead: its issue #306).
 """
 
 from __future__ import annotations
 
 import logging
 import socket
+import time
 import uuid
 
 import redis
@@ -42,8 +44,10 @@ class LeaderLock:
         return self.held
 
     def extend(self) -> tuple[bool, bytes | None]:
-        """Extend our TTL if we still hold the lock; also returns the schedule generation (one round trip)."""
-        still, generation = self.lock.extend_and_read(self.beat_id, keys.SCHEDULE_GENERATION)
+        """Extend our TTL if we still hold the lock and record the tick; also returns the schedule generation
+        (one round trip)."""
+        still, generation = self.lock.extend_and_read(self.beat_id, keys.SCHEDULE_GENERATION,
+                                                      stamp=(keys.BEAT_LAST_TICK, f"{time.time():.3f}"))
         if not still and self.held:
             log.warning("beat %s: lost the leader lock %s; standing by", self.beat_id, self.key)
         self.held = bool(still)

@@ -13,7 +13,7 @@ from typing import Protocol
 import redis
 from celery import Celery
 
-from tasks.message import RUN_QUEUE, RUN_TASK, Envelopes, RunCall
+from tasks.message import RUN_QUEUE, RUN_TASK, Envelopes, RunCall, run_argsrepr
 
 log = logging.getLogger(__name__)
 
@@ -37,9 +37,12 @@ class SendTaskPublisher:
         """One send_task per call, on one producer connection."""
         ids: list[str] = []
         with self.app.producer_or_acquire() as producer:
-            for automation_uuid, slot_iso in calls:
+            for call in calls:
+                automation_uuid, slot_iso = call[0], call[1]
+                label = call[2] if len(call) > 2 else None
                 result = self.app.send_task(
-                    RUN_TASK, args=[automation_uuid, slot_iso], queue=self.queue, producer=producer
+                    RUN_TASK, args=[automation_uuid, slot_iso], queue=self.queue, producer=producer,
+                    argsrepr=run_argsrepr(automation_uuid, slot_iso, label),
                 )
                 ids.append(str(result.id))
         return ids

@@ -126,6 +126,12 @@ def _add_ops_commands(sub: Any) -> None:
     p = sub.add_parser("check", help="is the database reachable and migrated, is Redis reachable",
                        description="Exit 0 when the database and Redis answer and migrations are current.")
     p.set_defaults(handler=cmd_check)
+    p = sub.add_parser("status", help="beat, queue, workers and the automations' health on one screen",
+                       description="Beat's liveness, the run queue's length, the workers that answer a ping, "
+                                   "and how many automations are in each health state (the late and failing "
+                                   "ones listed). Exit 0 when beat is ok and none is late or failing.")
+    p.add_argument("--json", action="store_true", help="one JSON object")
+    p.set_defaults(handler=cmd_status)
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:
@@ -234,6 +240,13 @@ def cmd_schedule_preview(args: argparse.Namespace) -> int:
     for fire in fires:
         print(fire)
     return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    """The operator's one screen (worker/cli/status.py)."""
+    from worker.cli.status import show
+
+    return show(get_settings(), args.json)
 
 
 def cmd_check(args: argparse.Namespace) -> int:

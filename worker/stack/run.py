@@ -233,7 +233,9 @@ def _start_services(supervisor: Supervisor, stack: Stack, pool: str | None, conc
                              "--port", str(s.api_port)])
     supervisor.start("worker", worker_command(s, "worker1@%h", pool, concurrency, quiet=True))
     supervisor.start("beat", [*celery, "beat", "-l", level, "-s", str(stack.var_dir / "celerybeat-schedule")])
-    supervisor.start("flower", [*celery, "flower", f"--port={s.flower_port}", f"--address={stack.host}"])
+    supervisor.start("flower", [*celery, "flower", f"--port={s.flower_port}", f"--address={stack.host}",
+                                # the arguments name the automation (its code): shown in the tasks list
+                                "--tasks_columns=name,uuid,state,args,received,runtime,worker"])
 
 
 def _supervise(supervisor: Supervisor, stack: Stack, stop: threading.Event) -> int:
