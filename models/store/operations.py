@@ -26,6 +26,7 @@ SORTABLE = {
     "code": Automation.code, "status": Automation.status, "next_run_at": Automation.next_run_at,
 }
 MAX_PREVIEW = 100
+MAX_HEALTH_FILTER = 80  # characters of `?health=` (every state once, comma-separated, fits)
 
 
 def automation_details(session: Session, connection_uuid: str,
@@ -58,6 +59,8 @@ def list_automations(session: Session, connection_uuid: str, page: PageRequest, 
 
 def _health_states(value: str | None) -> list[str] | None:
     """`?health=late,failing` as states; 422 naming `health` for an unknown one."""
+    if value is not None and len(value) > MAX_HEALTH_FILTER:
+        raise DefinitionError("health", f"must be at most {MAX_HEALTH_FILTER} characters")
     try:
         return parse_states(check_filter(value, "health"))
     except ValueError as exc:

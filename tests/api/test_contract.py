@@ -10,11 +10,13 @@ no failure and no warning, and every documented operation must have answered a 2
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -22,8 +24,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import redis
 
-from models import migrate
+from models import keys, migrate
 from tests.support.processes import wait_until
 from tests.support.services import fresh_database, redis_server
 from worker.stack.embedded_redis import free_port
@@ -58,6 +61,7 @@ def api_alone(tmp_path: Path) -> Iterator[str]:
                 [sys.executable, "-m", "uvicorn", "api.main:app", "--host", "127.0.0.1", "--port", str(port)],
                 cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         url = f"http://127.0.0.1:{port}"
+        _API_REDIS[url] = redis_url
         try:
             assert wait_until(lambda: server.poll() is not None or _healthy(url), 60, 0.2)
             assert server.poll() is None, (tmp_path / "api.log").read_text()
@@ -101,6 +105,32 @@ def answered_2xx(har: dict[str, Any], operations: dict[str, re.Pattern[str]]) ->
     return counts
 
 
+#: The Redis of each API the `api_alone` fixture started, by its URL.
+_API_REDIS: dict[str, str] = {}
+
+
+@contextlib.contextmanager
+def beat_ticking(redis_url: str) -> Iterator[None]:
+    """Record a beat leader's tick every second, as a live leader does, until the block ends."""
+    client = redis.Redis.from_url(redis_url)
+    stop = threading.Event()
+
+    def tick() -> None:
+        while not stop.is_set():
+            client.set(keys.BEAT_LAST_TICK, f"{time.time():.3f}")
+            stop.wait(1.0)
+
+    thread = threading.Thread(target=tick, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join(timeout=5)
+        client.delete(keys.BEAT_LAST_TICK)
+        client.close()
+
+
 @pytest.mark.slow
 def test_schemathesis_finds_no_mismatch(api_alone: str, tmp_path: Path) -> None:
     reports = tmp_path / "reports"
@@ -110,7 +140,10 @@ def test_schemathesis_finds_no_mismatch(api_alone: str, tmp_path: Path) -> None:
     command = [sys.executable, "-m", "schemathesis.cli", "run", f"{api_alone}/openapi.json",
                "--checks", "all", "--seed", SEED, "--report", "har", "--report-har-path", str(har)]
     began = time.monotonic()
-    result = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=RUN_TIMEOUT_S)
+    # GET /health/beat answers 200 only while a leader ticks (its 503 is the documented "no")
+    with beat_ticking(_API_REDIS[api_alone]):
+        result = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True,
+                                timeout=RUN_TIMEOUT_S)
     elapsed = time.monotonic() - began
     output = result.stdout + result.stderr
     print(f"schemathesis: {elapsed:.0f} s\n{output[-3000:]}")
