@@ -15,9 +15,8 @@ from models.base import utcnow
 router = APIRouter(tags=["health"])
 
 
-@router.get("/metrics", operation_id="metrics", response_class=Response,
-            responses={200: {"content": {"text/plain": {}}, "description": "Prometheus text format"},
-                       401: {"description": "missing or invalid bearer token (unless METRICS_PUBLIC=true)"}})
+# Not in the OpenAPI document: Prometheus reads it, not API clients (docs/metrics.md describes it).
+@router.get("/metrics", operation_id="metrics", response_class=Response, include_in_schema=False)
 def metrics(request: Request, session: SessionDep, client: RedisDep, settings: SettingsDep) -> Response:
     """Runs by status and trigger, run duration and drift, automations by status and health, the due
     backlog, deferred runs, beat's last tick, partner calls by provider and outcome, budget waits."""
