@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Any
 
 import redis
-from sqlalchemy import ColumnElement, and_, case, func, not_, or_, select
+from sqlalchemy import ColumnElement, and_, func, not_, select
 from sqlalchemy.orm import Session
 
 from models import keys
@@ -30,6 +30,7 @@ from models.health import (
     Facts,
     Health,
     Off,
+    cutoff,
     health_of,
     late_clause,
     off_now,
@@ -108,28 +109,31 @@ def _stored(db: Session, client: redis.Redis | None, cache_s: float) -> list[tup
 
 
 def late(db: Session, now: datetime, late_after_s: float, limit: int = LIST_LIMIT) -> list[Problem]:
-    """The late automations, the oldest overdue slot first."""
-    return _problems(db, late_clause(now, late_after_s, off_now(db)), _overdue_slot(), now, late_after_s,
-                     limit)
+    """The late automations, the oldest overdue slot first.
+
+    An automation's overdue slot is the older of its awaiting slot and its undispatched one, an order no
+    index serves. So the head of each kind is read through its own index (ix_automations_awaiting,
+    ix_automations_due) and the two heads are merged: an automation among the first `limit` by the older
+    of its two slots is among the first `limit` of that slot's own kind.
+    """
+    clause, before = late_clause(now, late_after_s, off_now(db)), cutoff(now, late_after_s)
+    heads: dict[str, Problem] = {}
+    for slot in (A.awaiting_slot, A.next_run_at):
+        for problem in _problems(db, and_(clause, slot < before), (slot,), now, late_after_s, limit):
+            heads[problem.uuid] = problem
+    return sorted(heads.values(), key=lambda p: (p.health.since, p.uuid))[:limit]
 
 
 def failing(db: Session, now: datetime, late_after_s: float, limit: int = LIST_LIMIT) -> list[Problem]:
     """The failing automations, failing longest first."""
-    return _problems(db, state_clause(FAILING, now, late_after_s, off_now(db)), A.health_since, now,
+    return _problems(db, state_clause(FAILING, now, late_after_s, off_now(db)), (A.health_since, A.id), now,
                      late_after_s, limit)
 
 
-def _overdue_slot() -> ColumnElement[Any]:
-    """The older of the awaiting slot and the undispatched one."""
-    awaiting_first = and_(A.awaiting_slot.is_not(None),
-                          or_(A.next_run_at.is_(None), A.awaiting_slot < A.next_run_at))
-    return case((awaiting_first, A.awaiting_slot), else_=A.next_run_at)
-
-
-def _problems(db: Session, where: ColumnElement[bool], order: ColumnElement[Any], now: datetime,
+def _problems(db: Session, where: ColumnElement[bool], order: tuple[Any, ...], now: datetime,
               late_after_s: float, limit: int) -> list[Problem]:
     """The automations matching `where` (none disabled nor running, by construction), with their health."""
     stmt = (select(Automation, Connection.uuid).join(Connection, Connection.id == Automation.connection_id)
-            .where(where).order_by(order, Automation.id).limit(limit))
+            .where(where).order_by(*order).limit(limit))
     return [Problem(auto.uuid, auto.code, auto.name, conn_uuid, health_of(auto, Facts(), now, late_after_s))
             for auto, conn_uuid in db.execute(stmt)]

@@ -112,6 +112,9 @@ def test_sql_counts_and_filters_agree_with_the_rule_per_row(db: Session) -> None
     assert dict(per_row) == expected
     late = health_query.late(db, now, LATE_S)
     assert [p.uuid for p in late] == [zoo["late"][i].uuid for i in (1, 2, 0)]  # oldest overdue slot first
+    # the heads of the two kinds (dispatched and awaited, undispatched), each read by its index, merged
+    assert [p.uuid for p in health_query.late(db, now, LATE_S, limit=2)] == [p.uuid for p in late[:2]]
+    assert [p.uuid for p in health_query.late(db, now, LATE_S, limit=1)] == [late[0].uuid]
     assert late[0].health.reason and "beat has not dispatched" in late[0].health.reason
     assert "no run has started" in (late[1].health.reason or "")
     assert [p.uuid for p in health_query.failing(db, now, LATE_S)] == [zoo["failing"][1].uuid,
