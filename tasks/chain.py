@@ -27,16 +27,18 @@ log = logging.getLogger(__name__)
 def chain_next(run_id: int, connection_id: int, automation_id: int, name: str) -> str:
     """Create and enqueue the chained run; returns the sentence recorded as the run's reason."""
     with session_scope() as db:
-        reason, target_uuid, slot = _plan_chain(db, run_id, connection_id, automation_id, name)
-    if target_uuid is not None and slot is not None:
-        enqueue_run(target_uuid, slot)
+        reason, target, slot = _plan_chain(db, run_id, connection_id, automation_id, name)
+    if target is not None and slot is not None:
+        target_uuid, code = target
+        enqueue_run(target_uuid, slot, label=code)
         log.info("run %s chained to automation %s for %s", run_id, target_uuid, slot.isoformat())
     return reason
 
 
 def _plan_chain(db: Session, run_id: int, connection_id: int, automation_id: int,
-                name: str) -> tuple[str, str | None, datetime | None]:
-    """(reason, automation to enqueue, slot): the chained run row is created here, enqueued after commit."""
+                name: str) -> tuple[str, tuple[str, str] | None, datetime | None]:
+    """(reason, (uuid, code) of the automation to enqueue, slot): the chained run row is created here,
+    enqueued after commit."""
     target = find_automation(db, connection_id, name)
     if target is None:
         return f"another_automation {name!r} matches no automation of this connection", None, None
@@ -50,7 +52,7 @@ def _plan_chain(db: Session, run_id: int, connection_id: int, automation_id: int
         return f"chain stopped: {name!r} already ran in this chain (cycle)", None, None
     slot = utcnow()
     record_chained(db, target.id, slot, run.chain_depth + 1, run.uuid)
-    return f"chained to automation {target.uuid} ({target.name})", target.uuid, slot
+    return f"chained to automation {target.uuid} ({target.name})", (target.uuid, target.code), slot
 
 
 def find_automation(db: Session, connection_id: int, name: str) -> Automation | None:

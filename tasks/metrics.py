@@ -64,6 +64,17 @@ def record_run_end(state: RunState, usage: Usage | None, client: redis.Redis | N
         log.warning("run %s: metrics not recorded (%s)", state.uuid, type(exc).__name__)
 
 
+def count_runs(counts: dict[tuple[str, str], int], client: redis.Redis | None = None) -> None:
+    """Count finished runs recorded outside a worker (beat's `missed` ones) by (status, trigger)."""
+    try:
+        with (client or redis_client()).pipeline(transaction=False) as pipe:
+            for (status, trigger), n in counts.items():
+                pipe.hincrby(keys.METRICS_RUNS, f"{status}|{trigger}", n)
+            pipe.execute()
+    except redis.RedisError as exc:
+        log.warning("%d run(s) not counted in the metrics (%s)", sum(counts.values()), type(exc).__name__)
+
+
 def _queue_run(pipe: redis.client.Pipeline, state: RunState) -> None:
     """The run's counter and, for a run that executed, its duration and drift."""
     if not state.finished:

@@ -10,6 +10,7 @@ import redis
 from sqlalchemy import event
 from sqlalchemy.orm import Session
 
+from models import keys
 from models.automation import PAUSED
 from models.db import get_engine
 from models.notify import schedule_changed
@@ -75,10 +76,13 @@ def test_catch_up_within_grace_coalesces_into_one_run(db: Session, beat: Any, pu
     assert reload(db, auto).next_run_at == t + MIN
 
 
-def test_slots_older_than_grace_are_recorded_missed(db: Session, beat: Any, publisher: Any) -> None:
+def test_slots_older_than_grace_are_recorded_missed(db: Session, beat: Any, publisher: Any,
+                                                    client: redis.Redis) -> None:
     t = hour_ahead()
     auto = due_automation(db, t - 5 * H)
+    client.hdel(keys.METRICS_RUNS, "missed|schedule")
     beat.tick(t + 5 * S)
+    assert int(client.hget(keys.METRICS_RUNS, "missed|schedule") or 0) == 5  # counted in runs_total
     runs = runs_of(db, auto)
     missed = [r.scheduled_for for r in runs if r.status == "missed"]
     assert missed == [t - 5 * H, t - 4 * H, t - 3 * H, t - 2 * H, t - H]

@@ -126,7 +126,8 @@ def test_chain_runs_the_named_automation_and_stops_at_a_cycle(
         db: Session, server: IntegrationServer, fast: None, rclient: redis.Redis,
         monkeypatch: pytest.MonkeyPatch) -> None:
     queued: list[tuple[str, str]] = []
-    monkeypatch.setattr("tasks.chain.enqueue_run", lambda uuid, at: queued.append((uuid, at.isoformat())))
+    monkeypatch.setattr("tasks.chain.enqueue_run",
+                        lambda uuid, at, **_: queued.append((uuid, at.isoformat())))
     server.set_records("supplier", [record("a", 1)])
     first = definitions(db, server, name="Automation one", code="one", another_automation="AUTOMATION TWO")
     second = definitions(db, server, connection=first.connection, pf=first.partner_function,
@@ -155,7 +156,8 @@ def test_chain_to_nothing_says_so(db: Session, server: IntegrationServer, fast: 
 def test_chain_depth_is_bounded(db: Session, server: IntegrationServer, fast: None, rclient: redis.Redis,
                                 monkeypatch: pytest.MonkeyPatch) -> None:
     queued: list[tuple[str, str]] = []
-    monkeypatch.setattr("tasks.chain.enqueue_run", lambda uuid, at: queued.append((uuid, at.isoformat())))
+    monkeypatch.setattr("tasks.chain.enqueue_run",
+                        lambda uuid, at, **_: queued.append((uuid, at.isoformat())))
     server.set_records("supplier", [record("a", 1)])
     first = definitions(db, server, code="c0", another_automation="c1")
     pf = first.partner_function or make_partner_function(db, first.connection)

@@ -20,6 +20,7 @@ from models.automation import ACTIVE, Automation
 from models.base import utcnow
 from models.run import Run, RunStatus, Trigger
 from models.scheduling import Scheduled, next_run_at, schedule_of, slot_of
+from tasks import metrics
 from tasks.message import RunCall
 from tasks.run_record import insert_if_absent
 from worker.beat import catch_up
@@ -75,11 +76,14 @@ class Dispatcher:
             if not rows:
                 return BatchResult(0, 0, 0)
             try:
-                return self._dispatch_rows(conn, rows, now)
+                result = self._dispatch_rows(conn, rows, now)
             except Exception:
                 log.error("beat: batch of %d due automations failed, rolled back (first %s, last %s)",
                           len(rows), rows[0].uuid, rows[-1].uuid)
                 raise
+        if result.missed:  # committed: the `missed` runs count in runs_total like any finished run
+            metrics.count_runs({(RunStatus.MISSED, Trigger.SCHEDULE): result.missed})
+        return result
 
     def resend_unstarted(self, now: datetime) -> int:
         """Send again each automation's last slot (within the grace window) that never started; how many.
