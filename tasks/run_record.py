@@ -479,14 +479,23 @@ def fail_unfinished(automation_uuid: str, slot: datetime, reason: str, error: st
             auto_id = select(automation.id).where(automation.uuid == automation_uuid).scalar_subquery()
             slot_run = and_(_RUNS.c.automation_id == auto_id, _RUNS.c.scheduled_for == slot,
                             _RUNS.c.status.not_in(_FINISHED))
-            conn.execute(update(_RUNS).where(slot_run, _RUNS.c.plan.is_(None))
-                         .values(status=RunStatus.FAILED, reason=redact(reason), error=redact(error),
-                                 finished_at=utcnow()))
+            failed = conn.execute(update(_RUNS).where(slot_run, _RUNS.c.plan.is_(None))
+                                  .values(status=RunStatus.FAILED, reason=redact(reason), error=redact(error),
+                                          finished_at=utcnow())
+                                  .returning(_RUNS.c.automation_id, *_STATE)).first()
             conn.execute(update(_RUNS).where(slot_run, _RUNS.c.plan.is_not(None))
                          .values(status=RunStatus.DEFERRED, error=redact(error), resume_at=None,
                                  reason=redact(f"{reason}; the run resumes with its plan")))
     except Exception:
         log.exception("could not fail the run of automation %s slot %s", automation_uuid, slot.isoformat())
+        return
+    if failed is None:
+        return
+    try:  # its automation shows failing, and the run counts in the metrics
+        observe.run_ended(failed.automation_id, slot, RunState.of(failed))
+    except Exception:
+        log.exception("run of automation %s slot %s: failed, but its health was not updated", automation_uuid,
+                      slot.isoformat())
 
 
 def record_manual(db: Session, automation_id: int, now: datetime) -> Run:

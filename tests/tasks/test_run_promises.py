@@ -258,3 +258,4 @@ def test_a_task_that_gives_up_fails_an_unplanned_run_but_defers_a_planned_one(
     planned, unplanned = run_of(db, auto, slot(1)), run_of(db, auto, slot(2))
     assert planned.status == "deferred" and "resumes with its plan" in (planned.reason or "")
     assert unplanned.status == "failed" and unplanned.finished_at is not None
+    assert fresh(db, auto).health_state == "failing"  # the run that was given up on shows on its automation
