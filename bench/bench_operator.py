@@ -169,18 +169,17 @@ def measure(url: str, client: redis.Redis) -> dict[str, float | dict[str, int]]:
 def extend_cost(client: redis.Redis) -> tuple[float, float]:
     """Median µs of the leader's extend script without and with the tick's SET, interleaved rounds."""
     from models import keys
-    from worker import leader
+    from tasks.locks import Lock
 
-    without = client.register_script(leader._EXTEND.replace("  redis.call('set', KEYS[3], ARGV[3])\n", ""))
-    with_set = client.register_script(leader._EXTEND)
+    lock = Lock(keys.BEAT_LEADER_LOCK, 5, client)
+    stamp = (keys.BEAT_LAST_TICK, "0")
     client.set(keys.BEAT_LEADER_LOCK, "bench")
-    args = [keys.BEAT_LEADER_LOCK, keys.SCHEDULE_GENERATION, keys.BEAT_LAST_TICK]
     rounds: dict[str, list[float]] = {"without": [], "with": []}
     for _ in range(7):
-        for name, script in (("without", without), ("with", with_set)):
+        for name, with_stamp in (("without", None), ("with", stamp)):
             started = time.perf_counter()
             for _ in range(2000):
-                script(keys=args, args=["bench", 5000, f"{time.time():.3f}"])
+                lock.extend_and_read("bench", keys.SCHEDULE_GENERATION, with_stamp)
             rounds[name].append((time.perf_counter() - started) / 2000 * 1e6)
     client.delete(keys.BEAT_LEADER_LOCK)
     return statistics.median(rounds["without"]), statistics.median(rounds["with"])

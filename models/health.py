@@ -94,6 +94,13 @@ def late_clause(now: datetime, late_after_s: float, off: Off) -> ColumnElement[b
                 not_(running_clause()))
 
 
+def late_by(slot: ColumnElement[Any], now: datetime, late_after_s: float, off: Off) -> ColumnElement[bool]:
+    """The late automations whose `slot` (awaiting_slot or next_run_at) is overdue: late_clause without
+    its OR, so the slot's own index is walked in order and the walk stops at a LIMIT."""
+    return and_(A.status == ACTIVE, slot.is_not(None), slot < cutoff(now, late_after_s),
+                not_(disabled_clause(off)), not_(running_clause()))
+
+
 def state_clause(state: str, now: datetime, late_after_s: float, off: Off) -> ColumnElement[bool]:
     """The rows whose health is `state` (the same precedence as `health_of`)."""
     if state == PAUSED:

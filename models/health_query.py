@@ -30,8 +30,8 @@ from models.health import (
     Facts,
     Health,
     Off,
-    cutoff,
     health_of,
+    late_by,
     late_clause,
     off_now,
     state_clause,
@@ -116,10 +116,11 @@ def late(db: Session, now: datetime, late_after_s: float, limit: int = LIST_LIMI
     ix_automations_due) and the two heads are merged: an automation among the first `limit` by the older
     of its two slots is among the first `limit` of that slot's own kind.
     """
-    clause, before = late_clause(now, late_after_s, off_now(db)), cutoff(now, late_after_s)
+    off = off_now(db)
     heads: dict[str, Problem] = {}
     for slot in (A.awaiting_slot, A.next_run_at):
-        for problem in _problems(db, and_(clause, slot < before), (slot,), now, late_after_s, limit):
+        where = late_by(slot, now, late_after_s, off)
+        for problem in _problems(db, where, (slot,), now, late_after_s, limit):
             heads[problem.uuid] = problem
     return sorted(heads.values(), key=lambda p: (p.health.since, p.uuid))[:limit]
 
