@@ -33,7 +33,7 @@ from worker.beat.publish import PipelinePublisher
 from worker.celery_app import app as celery_app
 
 CODE = "nightly-supplier-sync"
-#: Flower's tasks list with the arguments shown (as `make run` starts it: worker/stack.py)
+#: Flower's tasks list with the arguments shown (as `make run` starts it: worker/stack/run.py)
 TASKS_COLUMNS = "name,uuid,state,args,received,runtime,worker"
 #: Where the screenshot of Flower's tasks list goes (kept after the test, for a human to look at).
 SCREENSHOT = Path(os.environ.get("FLOWER_SCREENSHOT", "var/flower-tasks.png"))
