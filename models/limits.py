@@ -11,8 +11,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
-from models.errors import DefinitionError
-
 #: The keys of a connection's `rate_limits` override.
 KEYS = ("per_minute", "per_day", "concurrent")
 
@@ -52,40 +50,3 @@ def limits_for(provider: str, overrides: Mapping[str, Any] | None) -> Limits:
     if not overrides:
         return base
     return replace(base, **{k: overrides[k] for k in KEYS if k in overrides})
-
-
-def validate_rate_limits(value: Any, field: str) -> dict[str, int | None] | None:
-    """A `rate_limits` body value: an object of the known keys, each a positive integer or null; None
-    (JSON null) clears the override. Anything else is a DefinitionError naming the field."""
-    if value is None:
-        return None
-    if not isinstance(value, Mapping):
-        raise DefinitionError(field, "must be an object with per_minute, per_day and concurrent")
-    unknown = sorted(set(value) - set(KEYS))
-    if unknown:
-        raise DefinitionError(f"{field}.{unknown[0]}", f"unknown key; the keys are {', '.join(KEYS)}")
-    out: dict[str, int | None] = {}
-    for key in KEYS:
-        if key not in value:
-            continue
-        item = value[key]
-        if item is None:
-            out[key] = None
-            continue
-        number = _positive_int(item)
-        if number is None:
-            raise DefinitionError(f"{field}.{key}", "must be a positive integer or null")
-        out[key] = number
-    return out
-
-
-def _positive_int(item: Any) -> int | None:
-    """A positive integer (or a string of one, as SDKs send numbers); None when it is not one."""
-    if isinstance(item, bool):
-        return None
-    if isinstance(item, int):
-        return item if item > 0 else None
-    if isinstance(item, str) and item.strip().isascii() and item.strip().isdigit() and len(item.strip()) < 12:
-        number = int(item.strip())
-        return number if number > 0 else None
-    return None

@@ -42,9 +42,6 @@ TRIGGERS = tuple(Trigger)
 STATUSES = tuple(RunStatus)
 FINISHED = frozenset({RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.SKIPPED, RunStatus.BELOW_THRESHOLD,
                       RunStatus.MISSED})
-#: Claimed and not finished: such a run holds a plan (or is fetching) and must be completed before its
-#: automation plans anything else (DESIGN "The run's promises under faults").
-UNFINISHED_CLAIMED = (RunStatus.RUNNING, RunStatus.DEFERRED)
 UNFINISHED_SQL = "status IN ('running', 'deferred')"
 
 

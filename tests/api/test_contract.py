@@ -26,9 +26,8 @@ from typing import Any
 import pytest
 import redis
 
-from models import keys, migrate
-from tests.support.processes import wait_until
-from tests.support.services import fresh_database, redis_server
+from models import keys
+from tests.support.api_alone import api_alone as api_alone_process
 from worker.stack.embedded_redis import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -37,42 +36,13 @@ SEED = os.environ.get("CONTRACT_SEED", "16")
 RUN_TIMEOUT_S = 600
 
 
-def _healthy(url: str) -> bool:
-    """Whether /health answers 200."""
-    try:
-        with urllib.request.urlopen(f"{url}/health", timeout=2) as resp:
-            return resp.status == 200
-    except OSError:
-        return False
-
-
 @pytest.fixture()
 def api_alone(tmp_path: Path) -> Iterator[str]:
     """uvicorn on a free loopback port, its own database and Redis database, and nothing else."""
-    with fresh_database(tmp_path) as database_url, redis_server(tmp_path) as redis_url:
-        migrate.upgrade(database_url)
-        port = free_port()
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_", "REDIS_", "API_"))}
-        env.update(DATABASE_URL=database_url, REDIS_URL=redis_url, API_TOKEN=TOKEN, SECRET_KEY="contract-key",
-                   API_CLIENT_ID=CLIENT_ID, API_CLIENT_SECRET=CLIENT_SECRET, LOG_LEVEL="WARNING",
-                   PYTHONPATH=str(ROOT), **nowhere_proxy())
-        with open(tmp_path / "api.log", "wb") as log:
-            server = subprocess.Popen(
-                [sys.executable, "-m", "uvicorn", "api.main:app", "--host", "127.0.0.1", "--port", str(port)],
-                cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-        url = f"http://127.0.0.1:{port}"
+    with api_alone_process(tmp_path, API_TOKEN=TOKEN, SECRET_KEY="contract-key", API_CLIENT_ID=CLIENT_ID,
+                           API_CLIENT_SECRET=CLIENT_SECRET, **nowhere_proxy()) as (url, redis_url):
         _API_REDIS[url] = redis_url
-        try:
-            assert wait_until(lambda: server.poll() is not None or _healthy(url), 60, 0.2)
-            assert server.poll() is None, (tmp_path / "api.log").read_text()
-            yield url
-        finally:
-            server.terminate()
-            try:
-                server.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                server.kill()
-                server.wait(timeout=10)
+        yield url
 
 
 def nowhere_proxy() -> dict[str, str]:

@@ -11,17 +11,12 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import sys
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from models import migrate
-from tests.support.processes import wait_until
-from tests.support.services import fresh_database, redis_server
-from worker.stack.embedded_redis import free_port
+from tests.support.api_alone import api_alone
 
 ROOT = Path(__file__).resolve().parents[2]
 TOKEN = "docs-offline-token"
@@ -50,39 +45,11 @@ def chromium() -> tuple[str, str]:
     return paths
 
 
-def _healthy(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(f"{url}/health", timeout=2) as resp:
-            return resp.status == 200
-    except OSError:
-        return False
-
-
 @pytest.fixture()
 def api_url(tmp_path: Path) -> Iterator[str]:
     """uvicorn alone on a loopback port with its own database and Redis database."""
-    with fresh_database(tmp_path) as database_url, redis_server(tmp_path) as redis_url:
-        migrate.upgrade(database_url)
-        port = free_port()
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_", "REDIS_", "API_"))}
-        env.update(DATABASE_URL=database_url, REDIS_URL=redis_url, API_TOKEN=TOKEN, SECRET_KEY="docs-key",
-                   LOG_LEVEL="WARNING", PYTHONPATH=str(ROOT))
-        with open(tmp_path / "api.log", "wb") as log:
-            server = subprocess.Popen(
-                [sys.executable, "-m", "uvicorn", "api.main:app", "--host", "127.0.0.1", "--port", str(port)],
-                cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-        url = f"http://127.0.0.1:{port}"
-        try:
-            assert wait_until(lambda: server.poll() is not None or _healthy(url), 60, 0.2)
-            assert server.poll() is None, (tmp_path / "api.log").read_text()
-            yield url
-        finally:
-            server.terminate()
-            try:
-                server.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                server.kill()
-                server.wait(timeout=10)
+    with api_alone(tmp_path, API_TOKEN=TOKEN, SECRET_KEY="docs-key") as (url, _):
+        yield url
 
 
 @pytest.mark.slow

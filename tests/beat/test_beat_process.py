@@ -18,22 +18,11 @@ from sqlalchemy.orm import Session
 from models.notify import schedule_changed
 from models.run import Run
 from tests.support import beat_probe, processes
-from tests.support.beat_support import clean_redis, due_automation, reload
+from tests.support.beat_support import due_automation, reload
 from tests.support.factories import make_connection
 
 pytestmark = pytest.mark.slow
 PROBE_APP = "tests.support.beat_probe"
-
-
-@pytest.fixture()
-def client(redis_url: str, database_url: str) -> Iterator[redis.Redis]:
-    c = redis.Redis.from_url(redis_url)
-    clean_redis(c)
-    c.delete(beat_probe.PROBE_KEY)
-    yield c
-    clean_redis(c)
-    c.delete(beat_probe.PROBE_KEY)
-    c.close()
 
 
 @pytest.fixture()

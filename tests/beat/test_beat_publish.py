@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -13,24 +12,12 @@ import redis
 
 from models import keys
 from tests.support import beat_probe, processes
-from tests.support.beat_support import clean_redis
 from worker.beat.publish import PipelinePublisher, SendTaskPublisher, make_publisher
 from worker.celery_app import make_app
 
 SLOT = "2030-01-01T10:00:00+00:00"
 PROBE_APP = "tests.support.beat_probe"
 VOLATILE = ("id", "root_id", "correlation_id", "delivery_tag")
-
-
-@pytest.fixture()
-def client(redis_url: str, database_url: str) -> Iterator[redis.Redis]:
-    c = redis.Redis.from_url(redis_url)
-    clean_redis(c)
-    c.delete(beat_probe.PROBE_KEY)
-    yield c
-    clean_redis(c)
-    c.delete(beat_probe.PROBE_KEY)
-    c.close()
 
 
 def _queued(client: redis.Redis) -> list[dict[str, Any]]:
