@@ -433,14 +433,21 @@ def note(automation_uuid: str, slot: datetime, skip_reason: str | None = None) -
     """The slot's run without running it: recorded `queued` if absent, or with `skip_reason` finished
     `skipped` with why (a run already finished is left as it is)."""
     found = look_up(automation_uuid, slot)
+    if skip_reason:
+        return skip(found, slot, skip_reason)
+    if found.context is None or found.run is not None:
+        return found
+    queued = Claim(found.context.automation_id, slot, None).record_queued()
+    return Found(found.context, queued, found.unfinished_slot)
+
+
+def skip(found: Found, slot: datetime, reason: str) -> Found:
+    """The slot's run as `found` (read under the run lock) finished `skipped` with why, unless it is
+    finished already or its automation is gone."""
     if found.context is None or (found.run is not None and found.run.finished):
         return found
-    pending = Claim(found.context.automation_id, slot, found.run)
-    if skip_reason:
-        return Found(found.context, pending.skip(skip_reason), found.unfinished_slot)
-    if found.run is None:
-        return Found(found.context, pending.record_queued(), found.unfinished_slot)
-    return found
+    skipped = Claim(found.context.automation_id, slot, found.run).skip(reason)
+    return Found(found.context, skipped, found.unfinished_slot)
 
 
 @once_more_on_disconnect
