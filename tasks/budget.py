@@ -178,6 +178,10 @@ class Budget:
         self.max_wait_s = s.budget_max_wait_s
         lease_s = s.http_connect_timeout_s + s.http_read_timeout_s + s.budget_lease_margin_s
         self.lease_ms = int(lease_s * 1000)
+        # Sent once, then called by SHA (EVALSHA; redis-py sends the text again after a NOSCRIPT).
+        self._acquire = self.client.register_script(_ACQUIRE)
+        self._follow = self.client.register_script(_FOLLOW)
+        self._state = self.client.register_script(_STATE)
 
     @contextmanager
     def permit(self, what: str) -> Iterator[None]:
@@ -194,9 +198,9 @@ class Budget:
         lease = uuid.uuid4().hex if limits.concurrent else None
         began = time.monotonic()
         for _ in range(MAX_WAITS):
-            granted, wait_ms, limit, _now = self.client.eval(
-                _ACQUIRE, 5, *self.keys, limits.per_minute or 0, limits.per_day or 0, limits.concurrent or 0,
-                limits.app_per_minute or 0, lease or "-", self.lease_ms)
+            granted, wait_ms, limit, _now = self._acquire(keys=self.keys, args=[
+                limits.per_minute or 0, limits.per_day or 0, limits.concurrent or 0,
+                limits.app_per_minute or 0, lease or "-", self.lease_ms])
             if int(granted):
                 self.usage.wait_s += time.monotonic() - began
                 return lease
@@ -249,7 +253,7 @@ class Budget:
                 keys_.append(key)
                 args.extend((limit, remaining, window))
         if keys_:
-            self.client.eval(_FOLLOW, len(keys_), *keys_, *args)
+            self._follow(keys=keys_, args=args)
 
     def _exceeded(self, limit: str, wait_s: float, what: str) -> BudgetExceeded:
         """The deferral: which limit, until when, in one sentence (no secrets)."""
@@ -267,7 +271,7 @@ class Budget:
 
     def state(self) -> dict[str, Any]:
         """Used this minute, used today, in flight, paused until (and why): for connection details."""
-        minute, day, in_flight, pause, _now = self.client.eval(_STATE, 5, *self.keys)
+        minute, day, in_flight, pause, _now = self._state(keys=self.keys)
         pause_text = str(_decoded(pause))
         until, _, why = pause_text.partition("|")
         paused_until = (datetime.fromtimestamp(int(until) / 1000, tz=utcnow().tzinfo).isoformat()

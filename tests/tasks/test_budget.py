@@ -170,3 +170,26 @@ def test_limits_in_force_follow_the_provider_and_the_overrides() -> None:
     assert limits_for("ZOHO_BOOKS", {"per_day": 10000}).per_day == 10000
     assert limits_for("SANDBOX", None) == Limits(None, None, 10)
     assert limits_for("XERO", {"per_minute": None, "concurrent": 2}).public()["per_minute"] is None
+
+
+class _Recording(redis.Redis):
+    """A real client that also notes the name of each command it sends."""
+
+    sent: list[str]
+
+    def execute_command(self, *args: object, **options: object) -> object:
+        self.sent.append(str(args[0]).upper())
+        return super().execute_command(*args, **options)
+
+
+def test_the_scripts_go_by_sha_and_survive_a_script_flush(redis_url: str, rc: redis.Redis) -> None:
+    client = _Recording.from_url(redis_url, decode_responses=True)
+    client.sent = []
+    budget = _budget(client, Limits(per_minute=5, concurrent=2))
+    budget.release(budget.acquire("fetch"))
+    assert "EVALSHA" in client.sent and "EVAL" not in client.sent, client.sent
+    rc.script_flush()  # what a Redis restart does to the script cache
+    client.sent.clear()
+    budget.release(budget.acquire("fetch"))
+    assert client.sent[:3] == ["EVALSHA", "SCRIPT LOAD", "EVALSHA"], client.sent
+    assert budget.state()["used_this_minute"] == 2
