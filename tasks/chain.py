@@ -39,7 +39,7 @@ def _plan_chain(db: Session, run_id: int, connection_id: int, automation_id: int
                 name: str) -> tuple[str, tuple[str, str] | None, datetime | None]:
     """(reason, (uuid, code) of the automation to enqueue, slot): the chained run row is created here,
     enqueued after commit."""
-    target = find_automation(db, connection_id, name)
+    target = named_automation(db, connection_id, name)
     if target is None:
         return f"another_automation {name!r} matches no automation of this connection", None, None
     run = db.get(Run, run_id)
@@ -55,7 +55,7 @@ def _plan_chain(db: Session, run_id: int, connection_id: int, automation_id: int
     return f"chained to automation {target.uuid} ({target.name})", (target.uuid, target.code), slot
 
 
-def find_automation(db: Session, connection_id: int, name: str) -> Automation | None:
+def named_automation(db: Session, connection_id: int, name: str) -> Automation | None:
     """The automation of the connection whose name or code is `name`, ignoring case as criteria do
     (Unicode case folding and NFC, compared in Python: SQLite's lower() folds ASCII only); the first
     by id when several match."""

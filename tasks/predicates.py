@@ -15,14 +15,13 @@ from __future__ import annotations
 import json
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from models.criteria import Group, parse_criteria
+from models.criteria import Group, Predicate, parse_criteria
 from models.criteria_compile import careful_predicate
 
-Predicate = Callable[[Mapping[str, Any]], bool]
 _MAX_ENTRIES = 4096
 _lock = threading.Lock()
 _ALL_RECORDS = ""  # the key of criteria switched off: every record matches whatever is stored

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy.orm import Session
 
-from tasks.chain import find_automation
+from tasks.chain import named_automation
 from tests.support.factories import make_automation, make_connection
 
 
@@ -27,7 +27,7 @@ def test_the_target_is_found_ignoring_case_and_normalisation(db: Session, stored
     make_automation(db, conn, name="Unrelated", code="unrelated")
     target = make_automation(db, conn, name=stored["name"], code=stored["code"])
     db.commit()
-    found = find_automation(db, conn.id, asked)
+    found = named_automation(db, conn.id, asked)
     assert found is not None and found.id == target.id
 
 
@@ -35,11 +35,11 @@ def test_only_the_connections_own_automations_and_the_first_of_several(db: Sessi
     conn, other = make_connection(db), make_connection(db, remote_instance_id="tenant-2")
     make_automation(db, other, name="Überweisungen", code="x")
     db.commit()
-    assert find_automation(db, conn.id, "überweisungen") is None
+    assert named_automation(db, conn.id, "überweisungen") is None
     first = make_automation(db, conn, name="ÜBERWEISUNGEN", code="a")
     make_automation(db, conn, name="b", code="überweisungen")
     db.commit()
-    found = find_automation(db, conn.id, "Überweisungen")
+    found = named_automation(db, conn.id, "Überweisungen")
     assert found is not None and found.id == first.id
-    assert find_automation(db, conn.id, "Uberweisungen") is None
-    assert find_automation(db, conn.id, "") is None
+    assert named_automation(db, conn.id, "Uberweisungen") is None
+    assert named_automation(db, conn.id, "") is None

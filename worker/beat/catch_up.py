@@ -26,7 +26,7 @@ class Missed:
 
 
 @dataclass(frozen=True)
-class Plan:
+class Decision:
     """The outcome for one automation: the slot to run (if any), its trigger, the missed slots."""
 
     run_slot: datetime | None
@@ -36,7 +36,7 @@ class Plan:
     reason: str | None = None  # recorded on a catch_up run: which slots it stands for
 
 
-def plan(schedule: Schedule, slot: datetime, horizon: datetime, grace_s: int, max_missed: int) -> Plan:
+def decide(schedule: Schedule, slot: datetime, horizon: datetime, grace_s: int, max_missed: int) -> Decision:
     """Decide for a due slot; `horizon` is the newest slot already due (now less the jitter offset)."""
     if schedule.next_fire_after(slot) > horizon:
         return single(slot, horizon, grace_s)
@@ -44,21 +44,22 @@ def plan(schedule: Schedule, slot: datetime, horizon: datetime, grace_s: int, ma
     missed = _missed(schedule, slot, grace_start, max_missed)
     recent = _recent(schedule, slot, grace_start, horizon)
     if recent is None:
-        return Plan(run_slot=None, trigger=Trigger.CATCH_UP, resume_after=horizon, missed=missed)
+        return Decision(run_slot=None, trigger=Trigger.CATCH_UP, resume_after=horizon, missed=missed)
     first, count, newest = recent
     reason = f"catch-up after downtime: {count} slot(s) due from {first.isoformat()} coalesced into this run"
-    return Plan(run_slot=newest, trigger=Trigger.CATCH_UP, resume_after=horizon, missed=missed, reason=reason)
+    return Decision(run_slot=newest, trigger=Trigger.CATCH_UP, resume_after=horizon, missed=missed,
+                    reason=reason)
 
 
-def single(slot: datetime, horizon: datetime, grace_s: int) -> Plan:
+def single(slot: datetime, horizon: datetime, grace_s: int) -> Decision:
     """The only due slot: run it, unless it is older than the grace window (a daily run 23 h late after
     an outage): then it is recorded `missed`, with the reason, like any slot that old."""
     grace_start = horizon - timedelta(seconds=grace_s)
     if slot >= grace_start:
-        return Plan(run_slot=slot, trigger=Trigger.SCHEDULE, resume_after=slot)
+        return Decision(run_slot=slot, trigger=Trigger.SCHEDULE, resume_after=slot)
     reason = (f"beat was not running; the slot was {int((horizon - slot).total_seconds())} s overdue, older "
               f"than the catch-up grace window ending {grace_start.isoformat()}")
-    return Plan(run_slot=None, trigger=Trigger.SCHEDULE, resume_after=slot, missed=[Missed(slot, reason)])
+    return Decision(run_slot=None, trigger=Trigger.SCHEDULE, resume_after=slot, missed=[Missed(slot, reason)])
 
 
 def _missed(schedule: Schedule, slot: datetime, grace_start: datetime, max_missed: int) -> list[Missed]:

@@ -36,11 +36,11 @@ MAX_MISSED_ROWS = 100  # `missed` runs recorded per automation per tick
 
 
 @dataclass(frozen=True)
-class Outcome:
+class DueOutcome:
     """What one automation's due slot became: a run to publish (or not), run rows, its next dispatch."""
 
     row: Row[Any]
-    plan: catch_up.Plan
+    decision: catch_up.Decision
     next_at: datetime | None
 
 
@@ -125,44 +125,46 @@ class Dispatcher:
             insert_if_absent(conn, run_rows, returning=False)
         conn.execute(_advance(conn.dialect.name), [_advance_params(o) for o in outcomes])
         calls: list[RunCall] = [
-            (o.row.uuid, o.plan.run_slot.isoformat(), o.row.code) for o in outcomes
-            if o.plan.run_slot is not None
+            (o.row.uuid, o.decision.run_slot.isoformat(), o.row.code) for o in outcomes
+            if o.decision.run_slot is not None
         ]
         if calls:
             self.publisher.publish(calls)
-        missed = sum(len(o.plan.missed) for o in outcomes)
+        missed = sum(len(o.decision.missed) for o in outcomes)
         if missed:
             log.warning("beat: recorded %d missed slot(s) across %d automation(s)", missed, len(outcomes))
         return BatchResult(len(rows), len(calls), missed)
 
-    def _outcome(self, row: Row[Any], now: datetime) -> Outcome:
-        """The plan for one due row; a row whose schedule cannot be read is put off, not retried each tick."""
+    def _outcome(self, row: Row[Any], now: datetime) -> DueOutcome:
+        """The decision for one due row; a row whose schedule cannot be read is put off, not retried each
+        tick."""
         auto: Scheduled = row  # the due row carries the columns a schedule is read from
         try:
             slot = slot_of(auto, row.next_run_at)
             following = next_run_at(auto, slot)
             horizon = now - (row.next_run_at - slot)
             if following is not None and following > now:
-                return Outcome(row, catch_up.single(slot, horizon, self.grace_s), following)
-            plan = catch_up.plan(schedule_of(auto), slot, horizon, self.grace_s, MAX_MISSED_ROWS)
-            return Outcome(row, plan, next_run_at(auto, plan.resume_after))
+                return DueOutcome(row, catch_up.single(slot, horizon, self.grace_s), following)
+            decision = catch_up.decide(schedule_of(auto), slot, horizon, self.grace_s, MAX_MISSED_ROWS)
+            return DueOutcome(row, decision, next_run_at(auto, decision.resume_after))
         except Exception:
             retry_at = now + timedelta(minutes=max(1, int(row.check_on_minutes or 1)))
             log.exception("beat: automation %s: unreadable schedule; next try at %s", row.uuid, retry_at)
-            return Outcome(row, catch_up.Plan(None, Trigger.SCHEDULE, resume_after=now), retry_at)
+            return DueOutcome(row, catch_up.Decision(None, Trigger.SCHEDULE, resume_after=now), retry_at)
 
 
-def _run_rows(outcome: Outcome, now: datetime) -> list[dict[str, Any]]:
+def _run_rows(outcome: DueOutcome, now: datetime) -> list[dict[str, Any]]:
     """The `missed` runs and the `catch_up` run (queued, so the run task finds its trigger) to insert."""
     automation_id = outcome.row.id
     rows = [
         {"automation_id": automation_id, "scheduled_for": m.slot, "trigger": Trigger.SCHEDULE,
          "status": RunStatus.MISSED, "reason": m.reason, "finished_at": now}
-        for m in outcome.plan.missed
+        for m in outcome.decision.missed
     ]
-    if outcome.plan.trigger == Trigger.CATCH_UP and outcome.plan.run_slot is not None:
-        rows.append({"automation_id": automation_id, "scheduled_for": outcome.plan.run_slot,
-                     "trigger": Trigger.CATCH_UP, "status": RunStatus.QUEUED, "reason": outcome.plan.reason,
+    decision = outcome.decision
+    if decision.trigger == Trigger.CATCH_UP and decision.run_slot is not None:
+        rows.append({"automation_id": automation_id, "scheduled_for": decision.run_slot,
+                     "trigger": Trigger.CATCH_UP, "status": RunStatus.QUEUED, "reason": decision.reason,
                      "finished_at": None})
     return rows
 
@@ -192,10 +194,10 @@ def _advance(dialect: str) -> Any:
     )
 
 
-def _advance_params(outcome: Outcome) -> dict[str, Any]:
+def _advance_params(outcome: DueOutcome) -> dict[str, Any]:
     """Parameters of the guarded advance: only if nobody changed next_run_at since we read it."""
     return {"b_id": outcome.row.id, "b_old": outcome.row.next_run_at, "b_next": outcome.next_at,
-            "b_last": outcome.plan.run_slot}
+            "b_last": outcome.decision.run_slot}
 
 
 def now_utc() -> datetime:

@@ -41,7 +41,7 @@ WHAT = ("a connection (seed 000 create body), {\"partner_function\": {...}}, "
 
 
 @dataclass(frozen=True)
-class Outcome:
+class Imported:
     """What happened to one imported object: created, updated, or left as it was (exists)."""
 
     kind: str
@@ -58,7 +58,7 @@ class Importer:
     settings: Settings
     update: bool = False
     current: Connection | None = None
-    outcomes: list[Outcome] = field(default_factory=list)
+    outcomes: list[Imported] = field(default_factory=list)
 
     def use_connection(self, connection_uuid: str) -> None:
         """Start from an existing connection (`--connection`, or a bundle's `connection_uuid`)."""
@@ -87,7 +87,7 @@ class Importer:
         if bundle.get("configuration") is not None:
             conn = self.connection_for("configuration")
             configuration.update_configuration(self.session, conn.uuid, bundle["configuration"])
-            self.outcomes.append(Outcome("configuration", conn.uuid, conn.uuid, "merged"))
+            self.outcomes.append(Imported("configuration", conn.uuid, conn.uuid, "merged"))
 
     def _prefixed(self, prefix: str, step: Any, item: Any) -> None:
         """Run one step, naming its place in the bundle in any error."""
@@ -116,7 +116,7 @@ class Importer:
             action = "created"
         self.current = found
         label = f"{found.provider} {found.remote_instance_id or '(no remote_instance_id)'}"
-        self.outcomes.append(Outcome("connection", label, found.uuid, action))
+        self.outcomes.append(Imported("connection", label, found.uuid, action))
 
     def import_partner_function(self, item: Any) -> None:
         """Find the partner function by name on the connection, or create it (updated with `update`)."""
@@ -135,7 +135,7 @@ class Importer:
             action = "updated"
         else:
             action = "exists"
-        self.outcomes.append(Outcome("partner function", name, found.uuid, action))
+        self.outcomes.append(Imported("partner function", name, found.uuid, action))
 
     def import_automation(self, item: Any) -> None:
         """Find the automation by code on the connection, or create it (updated with `update`)."""
@@ -155,7 +155,7 @@ class Importer:
             action = "updated"
         else:
             action = "exists"
-        self.outcomes.append(Outcome("automation", code, found.uuid, action))
+        self.outcomes.append(Imported("automation", code, found.uuid, action))
 
 
 def find_connection(session: Session, provider: str, remote_instance_id: str | None) -> Connection | None:

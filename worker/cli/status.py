@@ -7,7 +7,6 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-import redis
 from sqlalchemy.orm import Session
 
 from models import health_query, keys
@@ -15,9 +14,11 @@ from models.base import utcnow
 from models.db import get_engine
 from models.health import STATES
 from models.liveness import beat_liveness
+from models.redis_clients import client_for
 from models.settings import Settings
 
 PING_TIMEOUT_S = 3.0
+REDIS_TIMEOUT_S = 2.0  # a dead Redis never hangs the terminal
 
 
 @dataclass(frozen=True)
@@ -40,18 +41,15 @@ class Status:
 
 def gather(settings: Settings, top: int = 5) -> Status:
     """Read everything once (Redis, the database, a Celery ping of the workers)."""
-    client = redis.Redis.from_url(settings.redis_url, socket_timeout=2, socket_connect_timeout=2)
-    try:
-        beat = beat_liveness(client, settings.beat_stale_s).to_dict()
-        leader = client.get(keys.BEAT_LEADER_LOCK)
-        queue_length = int(client.llen(keys.RUN_QUEUE))
-        now, late_s = utcnow(), settings.late_after_s
-        with Session(get_engine(settings.database_url)) as db:
-            counts = health_query.counts(db, now, late_s, client, settings.health_counts_cache_s)
-            late = [p.to_dict() for p in health_query.late(db, now, late_s, top)]
-            failing = [p.to_dict() for p in health_query.failing(db, now, late_s, top)]
-    finally:
-        client.close()
+    client = client_for(settings.redis_url, REDIS_TIMEOUT_S, REDIS_TIMEOUT_S, decode=False)
+    beat = beat_liveness(client, settings.beat_stale_s).to_dict()
+    leader = client.get(keys.BEAT_LEADER_LOCK)
+    queue_length = int(client.llen(keys.RUN_QUEUE))
+    now, late_s = utcnow(), settings.late_after_s
+    with Session(get_engine(settings.database_url)) as db:
+        counts = health_query.counts(db, now, late_s, client, settings.health_counts_cache_s)
+        late = [p.to_dict() for p in health_query.late(db, now, late_s, top)]
+        failing = [p.to_dict() for p in health_query.failing(db, now, late_s, top)]
     holder = leader.decode() if isinstance(leader, bytes) else leader
     return Status(beat, holder, queue_length, workers_seen(), counts, late, failing)
 
