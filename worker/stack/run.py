@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from models.errors import FAILURE, CliError
+from models.errors import FAILURE, CliError, EmbeddedRedisMissing
 from models.settings import Settings, environment_only, get_settings
 from worker.stack.embedded_redis import EmbeddedRedis, answers, loopback_port, port_free
 from worker.stack.processes import Supervisor, say
@@ -166,7 +166,7 @@ def choose_redis(stack: Stack, force_embedded: bool, redis_box: EmbeddedRedis) -
     preferred = None if force_embedded else loopback_port(url)
     try:
         started = redis_box.start(preferred)
-    except (OSError, RuntimeError) as exc:
+    except (OSError, RuntimeError, EmbeddedRedisMissing) as exc:
 
         raise CliError(f"no Redis answers at {safe(url)} and the embedded one did not start: {exc}",
                        FAILURE) from None
