@@ -274,9 +274,6 @@ def main() -> None:
     samples: list[Sample] = []
     with tempfile.TemporaryDirectory() as tmp, redis_server(Path(tmp)) as redis_url:
         os.environ.update(REDIS_URL=redis_url, SECRET_KEY="bench-secret", API_TOKEN="bench-token")
-        import redis
-
-        redis.Redis.from_url(redis_url).flushdb()
         from tests.conftest import point_celery_at
 
         point_celery_at(redis_url)
