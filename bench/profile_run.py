@@ -83,22 +83,23 @@ def _count_redis_and_tcp() -> None:
 
 
 def _timed(module: Any, name: str, label: str) -> None:
-    """Accumulate the wall time of `module.name` under `label`."""
+    """Accumulate the wall time and this thread's CPU time of `module.name` under `label`."""
     original = getattr(module, name)
 
     def wrapper(*args: Any, **kw: Any) -> Any:
-        t0 = time.perf_counter()
+        t0, cpu0 = time.perf_counter(), time.thread_time()
         try:
             return original(*args, **kw)
         finally:
             TIMES[label] += time.perf_counter() - t0
+            TIMES[f"{label}, cpu"] += time.thread_time() - cpu0
 
     setattr(module, name, wrapper)
 
 
 def _time_steps() -> None:
     """The steps of a run, as the run module and the execution module call them."""
-    from tasks import execution, run, run_record
+    from tasks import execution, observe, run, run_record
 
     for name in ("fetch_records", "invoke_batch"):
         if hasattr(execution, name):
@@ -109,6 +110,7 @@ def _time_steps() -> None:
     _timed(run_record.Claim, "finish", "Claim.finish")
     _timed(run, "_acquire", "lock acquire")
     _timed(run.Lock, "release", "lock release")
+    _timed(observe, "run_ended", "observe.run_ended (health + metrics)")
 
 
 @contextmanager
