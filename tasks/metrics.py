@@ -17,7 +17,7 @@ import redis
 
 from models import keys
 from models.redis_clients import redis_client
-from models.run import RunStatus
+from models.run import RunStatus, Trigger
 
 if TYPE_CHECKING:
     from tasks.budget import Usage
@@ -80,7 +80,7 @@ def _queue_run(pipe: redis.client.Pipeline, state: RunState) -> None:
     """The run's counter and, for a run that executed, its duration and drift."""
     if not state.finished:
         return
-    pipe.hincrby(keys.METRICS_RUNS, f"{state.status}|{state.trigger or 'schedule'}", 1)
+    pipe.hincrby(keys.METRICS_RUNS, f"{state.status}|{state.trigger or Trigger.SCHEDULE}", 1)
     if state.status in EXECUTED:
         if state.duration_ms is not None:
             observe(pipe, "run_duration_seconds", state.duration_ms / 1000)
