@@ -12,25 +12,21 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import ColumnElement, Table, and_, exists, false, not_, or_, select, text, true
+from sqlalchemy import ColumnElement, and_, exists, false, not_, or_, select, text, true
 from sqlalchemy.orm import Session
 
 from models.automation import ACTIVE, Automation
-from models.connection import Connection
-from models.partner_function import PartnerFunction
-from models.run import UNFINISHED_SQL, Run
+from models.run import UNFINISHED_SQL
+from models.tables import AUTOMATIONS, CONNECTIONS, PARTNER_FUNCTIONS, RUNS
 
 OK, LATE, FAILING, NEVER_RUN, PAUSED, DISABLED = "ok", "late", "failing", "never_run", "paused", "disabled"
 STATES = (OK, LATE, FAILING, NEVER_RUN, PAUSED, DISABLED)
 #: What a run's end stores on the row.
 STORED = (OK, FAILING, NEVER_RUN)
 
-A = cast(Table, Automation.__table__).c
-C = cast(Table, Connection.__table__).c
-P = cast(Table, PartnerFunction.__table__).c
-R = cast(Table, Run.__table__).c
+A, C, P, R = AUTOMATIONS.c, CONNECTIONS.c, PARTNER_FUNCTIONS.c, RUNS.c
 
 
 def parse_states(value: str | None) -> list[str] | None:

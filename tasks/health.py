@@ -11,19 +11,18 @@ from __future__ import annotations
 import logging
 from datetime import datetime
 from functools import cache
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import Table, bindparam, case, update
+from sqlalchemy import bindparam, case, update
 from sqlalchemy.exc import SQLAlchemyError
 
-from models.automation import Automation
 from models.base import utcnow
 from models.db import autocommit_scope
 from models.health import FAILING, OK
 from models.run import RunStatus
+from models.tables import AUTOMATIONS
 
 log = logging.getLogger(__name__)
-_AUTOMATIONS = cast(Table, Automation.__table__)
 #: Run statuses that decide a health state; other ends (skipped, missed) only clear the awaited slot.
 DECIDES: dict[str, str] = {RunStatus.SUCCEEDED: OK, RunStatus.BELOW_THRESHOLD: OK, RunStatus.FAILED: FAILING}
 
@@ -42,7 +41,7 @@ def run_ended(automation_id: int, slot: datetime, status: str, reason: str | Non
 @cache
 def _statement(state: str | None) -> Any:
     """The UPDATE for a run's end deciding `state` (None: no state decided), built once per state."""
-    c = _AUTOMATIONS.c
+    c = AUTOMATIONS.c
     slot = bindparam("b_slot", type_=c.awaiting_slot.type)
     now = bindparam("b_now", type_=c.health_since.type)
     values: dict[str, Any] = {"awaiting_slot": case(
@@ -56,4 +55,4 @@ def _statement(state: str | None) -> Any:
     elif state == FAILING:
         values |= {"health_reason": bindparam("b_reason", type_=c.health_reason.type),
                    "consecutive_failures": c.consecutive_failures + 1}
-    return update(_AUTOMATIONS).where(c.id == bindparam("b_id")).values(**values)
+    return update(AUTOMATIONS).where(c.id == bindparam("b_id")).values(**values)

@@ -8,22 +8,23 @@ would be late, whether one of its runs is going.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import Table, exists, func, select, text
+from sqlalchemy import exists, func, select, text
 from sqlalchemy.orm import Session, object_session
 
 from models.automation import ACTIVE, Automation
 from models.base import utcnow
 from models.connection import Connection
 from models.health import Facts, health_of, overdue
-from models.run import UNFINISHED_SQL, Run
+from models.run import UNFINISHED_SQL
 from models.settings import get_settings
+from models.tables import RUNS
 from tasks.context import skip_reason
 
 RECENT_RUNS = 10
 NEXT_RUNS = 5
-R = cast(Table, Run.__table__).c
+R = RUNS.c
 
 
 def health(automation: Automation, connection: Connection, now: datetime | None = None) -> dict[str, Any]:

@@ -18,9 +18,9 @@ import logging
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cache
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import Row, Table, and_, bindparam, exists, func, or_, select, text, update
+from sqlalchemy import Row, and_, bindparam, exists, func, or_, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection as DBConnection
 from sqlalchemy.exc import IntegrityError
@@ -34,6 +34,7 @@ from models.logging_setup import redact
 from models.notify import schedule_changed
 from models.redis_clients import redis_client
 from models.run import FINISHED, UNFINISHED_SQL, Run, RunStatus, Trigger
+from models.tables import AUTOMATIONS, RUNS
 from tasks import observe
 from tasks.budget import Usage
 from tasks.context import RunContext, build_context
@@ -41,10 +42,7 @@ from tasks.resilience import once_more_on_disconnect
 from tasks.run_state import RunState, with_coalescing
 from tasks.selection import Watermark
 
-# DeclarativeBase types __table__ as FromClause (it may be any selectable); these are plain Tables.
-_RUNS = cast(Table, Run.__table__)
-_AUTOMATIONS = cast(Table, Automation.__table__)
-_STATE = [_RUNS.c[name] for name in RunState.COLUMNS]
+_STATE = [RUNS.c[name] for name in RunState.COLUMNS]
 log = logging.getLogger(__name__)
 _FINISHED = sorted(FINISHED)
 
@@ -162,8 +160,8 @@ class Claim:
             return self.finished_elsewhere()
         assert self.state is not None
         with autocommit_scope() as conn:
-            unfinished = and_(_RUNS.c.id == self.state.id, _RUNS.c.status.not_in(_FINISHED))
-            row = conn.execute(update(_RUNS).where(unfinished)
+            unfinished = and_(RUNS.c.id == self.state.id, RUNS.c.status.not_in(_FINISHED))
+            row = conn.execute(update(RUNS).where(unfinished)
                                .values(status=RunStatus.DEFERRED, reason=_redacted(reason),
                                        error=_redacted(error), resume_at=resume_at, **self._budget_columns())
                                .returning(*_STATE)).first()
@@ -222,8 +220,8 @@ class Claim:
     def finished_elsewhere(self) -> RunState:
         """The slot's run as another delivery finished it (nothing more is done with it here)."""
         with autocommit_scope() as conn:
-            row = conn.execute(select(*_STATE).where(_RUNS.c.automation_id == self.automation_id,
-                                                     _RUNS.c.scheduled_for == self.slot)).one()
+            row = conn.execute(select(*_STATE).where(RUNS.c.automation_id == self.automation_id,
+                                                     RUNS.c.scheduled_for == self.slot)).one()
         self.state = RunState.of(row)
         return self.state
 
@@ -255,14 +253,14 @@ class Claim:
 def _claim_statement(without_plan: bool = False) -> Any:
     """UPDATE ... claim the slot's unfinished run: running, attempts + n, started_at kept or set (with
     `without_plan`, only while no plan is stored: the statement that saves one never replaces one)."""
-    started = bindparam("started", type_=_RUNS.c.started_at.type)
-    plan_guard = [_RUNS.c.plan.is_(None)] if without_plan else []
-    return (update(_RUNS)
-            .where(_RUNS.c.automation_id == bindparam("b_automation_id"),
-                   _RUNS.c.scheduled_for == bindparam("b_slot", type_=_RUNS.c.scheduled_for.type),
-                   _RUNS.c.status.not_in(_FINISHED), *plan_guard)
-            .values(status=RunStatus.RUNNING, attempts=_RUNS.c.attempts + bindparam("add"),
-                    started_at=func.coalesce(_RUNS.c.started_at, started))
+    started = bindparam("started", type_=RUNS.c.started_at.type)
+    plan_guard = [RUNS.c.plan.is_(None)] if without_plan else []
+    return (update(RUNS)
+            .where(RUNS.c.automation_id == bindparam("b_automation_id"),
+                   RUNS.c.scheduled_for == bindparam("b_slot", type_=RUNS.c.scheduled_for.type),
+                   RUNS.c.status.not_in(_FINISHED), *plan_guard)
+            .values(status=RunStatus.RUNNING, attempts=RUNS.c.attempts + bindparam("add"),
+                    started_at=func.coalesce(RUNS.c.started_at, started))
             .returning(*_STATE))
 
 
@@ -274,8 +272,8 @@ _CLAIM_NO_PLAN = _claim_statement(without_plan=True)
 def _look_up_statement() -> Any:
     """The automation (by :b_uuid) with its connection and partner function, its run of :b_slot, and the
     slot of its oldest other claimed, unfinished run (through the partial index ix_runs_unfinished)."""
-    slot = bindparam("b_slot", type_=_RUNS.c.scheduled_for.type)
-    other = _RUNS.alias("unfinished")
+    slot = bindparam("b_slot", type_=RUNS.c.scheduled_for.type)
+    other = RUNS.alias("unfinished")
     unfinished = (select(other.c.scheduled_for)
                   .where(other.c.automation_id == Automation.id, text(f"unfinished.{UNFINISHED_SQL}"),
                          other.c.scheduled_for != slot)
@@ -317,11 +315,11 @@ def insert_if_absent(conn: DBConnection, rows: list[dict[str, Any]],
         values = {"uuid": new_uuid(), **values}
         try:
             with conn.begin_nested():
-                conn.execute(_RUNS.insert().values(**values))
+                conn.execute(RUNS.insert().values(**values))
         except IntegrityError:
             continue
         if returning:
-            inserted.append(conn.execute(select(*_STATE).where(_RUNS.c.uuid == values["uuid"])).one())
+            inserted.append(conn.execute(select(*_STATE).where(RUNS.c.uuid == values["uuid"])).one())
     return inserted
 
 
@@ -329,7 +327,7 @@ def insert_if_absent(conn: DBConnection, rows: list[dict[str, Any]],
 def _insert_statement(dialect: str, returning: bool) -> Any:
     """INSERT ... ON CONFLICT (automation_id, scheduled_for) DO NOTHING [RETURNING the state]; the columns
     come from the parameters (built once: building a statement costs more than executing a cached one)."""
-    insert = postgresql.insert(_RUNS) if dialect == "postgresql" else sqlite.insert(_RUNS)
+    insert = postgresql.insert(RUNS) if dialect == "postgresql" else sqlite.insert(RUNS)
     statement = insert.on_conflict_do_nothing(index_elements=["automation_id", "scheduled_for"])
     return statement.returning(*_STATE) if returning else statement
 
@@ -337,15 +335,15 @@ def _insert_statement(dialect: str, returning: bool) -> Any:
 def _save_plan(conn: DBConnection, run_id: int, plan: dict[str, Any]) -> Row[Any] | None:
     """Fix the batches on an already claimed run: only where no plan is stored and the run is not
     finished; None otherwise."""
-    return conn.execute(update(_RUNS).where(_RUNS.c.id == run_id, _RUNS.c.plan.is_(None),
-                                            _RUNS.c.status.not_in(_FINISHED))
+    return conn.execute(update(RUNS).where(RUNS.c.id == run_id, RUNS.c.plan.is_(None),
+                                            RUNS.c.status.not_in(_FINISHED))
                         .values(**_plan_values(plan)).returning(*_STATE)).first()
 
 
 def _state_of(conn: DBConnection, automation_id: int, slot: datetime) -> Row[Any] | None:
     """The slot's run as stored now."""
-    return conn.execute(select(*_STATE).where(_RUNS.c.automation_id == automation_id,
-                                              _RUNS.c.scheduled_for == slot)).first()
+    return conn.execute(select(*_STATE).where(RUNS.c.automation_id == automation_id,
+                                              RUNS.c.scheduled_for == slot)).first()
 
 
 def _redacted(text: str | None) -> str | None:
@@ -383,9 +381,9 @@ def _finish_params(run_id: int, outcome: dict[str, Any], sent_add: int) -> dict[
 def _finish_update(columns: tuple[str, ...]) -> Any:
     """The finishing UPDATE for an outcome setting `columns` (records_sent grows by :b_sent_add); built
     once per shape of outcome."""
-    values: dict[str, Any] = {name: bindparam(f"b_{name}", type_=_RUNS.c[name].type) for name in columns}
-    values["records_sent"] = _RUNS.c.records_sent + bindparam("b_sent_add")
-    return (update(_RUNS).where(_RUNS.c.id == bindparam("b_run_id"), _RUNS.c.status.not_in(_FINISHED))
+    values: dict[str, Any] = {name: bindparam(f"b_{name}", type_=RUNS.c[name].type) for name in columns}
+    values["records_sent"] = RUNS.c.records_sent + bindparam("b_sent_add")
+    return (update(RUNS).where(RUNS.c.id == bindparam("b_run_id"), RUNS.c.status.not_in(_FINISHED))
             .values(**values).returning(*_STATE))
 
 
@@ -393,7 +391,7 @@ def _finish_update(columns: tuple[str, ...]) -> Any:
 def _finish_and_mark(columns: tuple[str, ...]) -> Any:
     """The finishing UPDATE with the watermark's UPDATE in one statement, built once per shape."""
     finished = _finish_update(columns).cte("finished")
-    moved = _ADVANCE.where(exists(select(finished.c.id))).returning(_AUTOMATIONS.c.id).cte("mark")
+    moved = _ADVANCE.where(exists(select(finished.c.id))).returning(AUTOMATIONS.c.id).cte("mark")
     marked = select(func.count()).select_from(moved).scalar_subquery().label("marked")
     return select(*finished.c, marked).add_cte(moved)
 
@@ -401,10 +399,10 @@ def _finish_and_mark(columns: tuple[str, ...]) -> Any:
 def _advance_statement() -> Any:
     """UPDATE the watermark by compare-and-set: only from the version the plan started at (any version
     for a plan stored before versions existed), only forward; the version grows by one."""
-    c = _AUTOMATIONS.c
+    c = AUTOMATIONS.c
     at = bindparam("b_watermark_at", type_=c.watermark_at.type)
     version = bindparam("b_from_version", type_=c.watermark_version.type)
-    return (update(_AUTOMATIONS)
+    return (update(AUTOMATIONS)
             .where(c.id == bindparam("b_automation_id"),
                    or_(version.is_(None), c.watermark_version == version),
                    or_(c.watermark_at.is_(None), c.watermark_at <= at))
@@ -455,24 +453,24 @@ def batch_sent(run_id: int, batches_sent: int, records: int) -> None:
     """The partner acknowledged one more batch (guarded, so a statement retried after a lost reply does
     not count the batch twice)."""
     with autocommit_scope() as conn:
-        conn.execute(update(_RUNS).where(_RUNS.c.id == run_id, _RUNS.c.batches_sent < batches_sent)
-                     .values(batches_sent=batches_sent, records_sent=_RUNS.c.records_sent + records))
+        conn.execute(update(RUNS).where(RUNS.c.id == run_id, RUNS.c.batches_sent < batches_sent)
+                     .values(batches_sent=batches_sent, records_sent=RUNS.c.records_sent + records))
 
 
 @once_more_on_disconnect
 def add_attempt(run_id: int) -> None:
     """One more try of an integration call (a retry)."""
     with autocommit_scope() as conn:
-        conn.execute(update(_RUNS).where(_RUNS.c.id == run_id).values(attempts=_RUNS.c.attempts + 1))
+        conn.execute(update(RUNS).where(RUNS.c.id == run_id).values(attempts=RUNS.c.attempts + 1))
 
 
 @once_more_on_disconnect
 def set_reason(run_id: int, reason: str) -> None:
     """Add a note to a finished run (what happened to its chain); a catch-up run keeps its coalescing."""
     with connection_scope() as conn:
-        row = conn.execute(select(_RUNS.c.trigger, _RUNS.c.reason).where(_RUNS.c.id == run_id)).first()
+        row = conn.execute(select(RUNS.c.trigger, RUNS.c.reason).where(RUNS.c.id == run_id)).first()
         if row is not None:
-            conn.execute(update(_RUNS).where(_RUNS.c.id == run_id)
+            conn.execute(update(RUNS).where(RUNS.c.id == run_id)
                          .values(reason=with_coalescing(row.trigger, row.reason, reason)))
 
 
@@ -482,15 +480,15 @@ def fail_unfinished(automation_uuid: str, slot: datetime, reason: str, error: st
     sweep, since a batch of it may already be applied)."""
     try:
         with connection_scope() as conn:
-            automation = _AUTOMATIONS.c
+            automation = AUTOMATIONS.c
             auto_id = select(automation.id).where(automation.uuid == automation_uuid).scalar_subquery()
-            slot_run = and_(_RUNS.c.automation_id == auto_id, _RUNS.c.scheduled_for == slot,
-                            _RUNS.c.status.not_in(_FINISHED))
-            failed = conn.execute(update(_RUNS).where(slot_run, _RUNS.c.plan.is_(None))
+            slot_run = and_(RUNS.c.automation_id == auto_id, RUNS.c.scheduled_for == slot,
+                            RUNS.c.status.not_in(_FINISHED))
+            failed = conn.execute(update(RUNS).where(slot_run, RUNS.c.plan.is_(None))
                                   .values(status=RunStatus.FAILED, reason=redact(reason), error=redact(error),
                                           finished_at=utcnow())
-                                  .returning(_RUNS.c.automation_id, *_STATE)).first()
-            conn.execute(update(_RUNS).where(slot_run, _RUNS.c.plan.is_not(None))
+                                  .returning(RUNS.c.automation_id, *_STATE)).first()
+            conn.execute(update(RUNS).where(slot_run, RUNS.c.plan.is_not(None))
                          .values(status=RunStatus.DEFERRED, error=redact(error), resume_at=None,
                                  reason=redact(f"{reason}; the run resumes with its plan")))
     except Exception:
@@ -517,7 +515,7 @@ def record_manual(db: Session, automation_id: int, now: datetime) -> Run:
 
 def fail_unqueued(db: Session, run: Run, reason: str) -> None:
     """Record a run that never reached a worker (the broker refused it), in the caller's transaction."""
-    db.execute(update(_RUNS).where(_RUNS.c.id == run.id)
+    db.execute(update(RUNS).where(RUNS.c.id == run.id)
                .values(status=RunStatus.FAILED, reason=reason, error=reason, finished_at=utcnow(),
                        duration_ms=0))
     db.expire(run)

@@ -51,7 +51,7 @@ def redis_server(tmp_dir: Path) -> Iterator[str]:
         os.environ.get("REDIS_URL", ""), "redis://127.0.0.1:6379/0")
     for candidate in candidates:
         if candidate and answers(candidate):
-            with _claimed_db(candidate) as url:
+            with claimed_db(candidate) as url:
                 yield url
             return
     from worker.stack.embedded_redis import EmbeddedRedis
@@ -65,7 +65,7 @@ def redis_server(tmp_dir: Path) -> Iterator[str]:
 
 
 @contextmanager
-def _claimed_db(url: str) -> Iterator[str]:
+def claimed_db(url: str) -> Iterator[str]:
     """An empty Redis database index (1-15) no other live test session holds, released afterwards.
 
     Concurrent sessions on one machine would otherwise take each other's task messages off the queue; an

